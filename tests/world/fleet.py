@@ -1,0 +1,345 @@
+"""A fleet of real SSH hosts on this machine, each in its own network namespace.
+
+Every host is a network namespace on the project's bridge (10.213.0.0/24) running sshd as
+PID 1 of a private PID/mount/UTS namespace, with private /etc, /var, /opt, /home, /srv and
+/usr/local (overlays on the machine's own), and private /root, /tmp and /run. /usr is shared.
+The recipe and its measured costs are in shared/reference/test-fleet.md.
+
+A *world* (``demo`` or ``test``) owns a block of addresses, its namespaces (``rcd-<world>-<n>``),
+its veth ends (``rcd<w><n>``) and a state folder; ``cleanup()`` removes whatever a previous,
+possibly killed, run of the same world left behind, so starting after ``kill -9`` works.
+"""
+import concurrent.futures
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+from world import paths
+
+BRIDGE = "rcdbr0"
+BRIDGE_ADDRESS = "10.213.0.1"
+PREFIX_LEN = 24
+SUBNET = "10.213.0"
+# Address blocks per world, so that a demo world kept running does not clash with the tests.
+WORLD_BASES = {"demo": 10, "test": 110, "bench": 200}
+PRIVATE_OVERLAYS = ("/etc", "/var", "/opt", "/home", "/srv", "/usr/local")
+SSHD_CONFIG = """\
+Port 22
+ListenAddress 0.0.0.0
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+MaxStartups 200:30:400
+MaxSessions 100
+Subsystem sftp /usr/lib/openssh/sftp-server
+AcceptEnv LANG LC_*
+"""
+
+
+class FleetError(Exception):
+    """The fleet could not be started or stopped; the message says what to check."""
+
+
+def run(cmd, check=True, input_text=None):
+    """Run a command; return its stdout. Raise FleetError with its stderr on failure."""
+    proc = subprocess.run(cmd, input=input_text, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise FleetError("command failed (%s): %s\n%s" % (proc.returncode, " ".join(cmd), proc.stderr.strip()))
+    return proc.stdout
+
+
+def require_tools():
+    """Fail early, with the fix, when this machine lacks what a fleet needs."""
+    if os.geteuid() != 0:
+        raise FleetError("the fleet needs root (network namespaces, mounts); run as root")
+    for tool, package in (("/usr/sbin/sshd", "openssh-server"), ("ip", "iproute2"), ("unshare", "util-linux"),
+                          ("nsenter", "util-linux"), ("ssh-keygen", "openssh-client")):
+        if not (os.path.exists(tool) or shutil.which(tool)):
+            raise FleetError("%s is missing: install the Debian package %s (tools/setup does)" % (tool, package))
+
+
+class Host:
+    """One fleet host. ``address`` is what Ansible connects to."""
+
+    def __init__(self, world, index, base):
+        self.world = world
+        self.index = index
+        self.name = "%s-%d" % (world, index)
+        self.netns = "rcd-%s-%d" % (world, index)
+        self.veth = "rcd%s%d" % (world[0], index)
+        self.address = "%s.%d" % (SUBNET, base + index)
+        self.pid = None
+
+    def as_dict(self):
+        return {"name": self.name, "index": self.index, "address": self.address, "netns": self.netns, "pid": self.pid}
+
+    def __repr__(self):
+        return "Host(%s, %s)" % (self.name, self.address)
+
+
+class Fleet:
+    """The hosts of one world. Not thread-safe; one owner process at a time."""
+
+    def __init__(self, world="test", state_root=None):
+        if world not in WORLD_BASES:
+            raise FleetError("unknown world %r: use one of %s" % (world, ", ".join(sorted(WORLD_BASES))))
+        self.world = world
+        self.base = WORLD_BASES[world]
+        self.state = os.path.join(state_root or paths.STATE_ROOT, world)
+        self.key_file = os.path.join(self.state, "id_ed25519")
+        self.hosts = {}
+
+    # ----------------------------------------------------------------- lifecycle
+    def prepare(self):
+        """Remove leftovers of an earlier run of this world, then set up the bridge and the SSH key."""
+        require_tools()
+        self.cleanup()
+        os.makedirs(os.path.join(self.state, "hosts"), exist_ok=True)
+        os.makedirs(os.path.join(self.state, "cp"), exist_ok=True)
+        ensure_bridge()
+        if not os.path.exists(self.key_file):
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rollout-fleet-%s" % self.world, "-f", self.key_file])
+        return self
+
+    def start(self, count):
+        """Start ``count`` more hosts in parallel and wait until each one's sshd answers."""
+        taken = set(self.hosts)
+        indexes = []
+        index = 1
+        while len(indexes) < count:
+            if index not in taken:
+                indexes.append(index)
+            index += 1
+        if indexes and self.base + indexes[-1] > 250:
+            raise FleetError("world %s has no free addresses for %d more hosts" % (self.world, count))
+        new = [Host(self.world, i, self.base) for i in indexes]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._start_host, new))
+        for host in new:
+            self.hosts[host.index] = host
+        self._wait_ssh(new)
+        self._save()
+        return new
+
+    def restart(self, hosts):
+        """Give hosts a fresh private filesystem (same name and address): a clean machine for the next test."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._stop_host, hosts))
+        self.close_ssh_masters()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self._start_host, hosts))
+        self._wait_ssh(hosts)
+        self._save()
+
+    def stop(self):
+        """Stop every host of this world and remove its namespaces, links and state."""
+        self.cleanup()
+        self.hosts = {}
+
+    def cleanup(self):
+        """Remove every namespace, veth, process and state file of this world, running or left over."""
+        prefix = "rcd-%s-" % self.world
+        namespaces = [line.split()[0] for line in run(["ip", "netns", "list"], check=False).splitlines()
+                      if line.split() and line.split()[0].startswith(prefix)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(_remove_namespace, namespaces))
+        for link in _links_with_prefix("rcd%s" % self.world[0]):
+            run(["ip", "link", "del", link], check=False)
+        self.close_ssh_masters()
+        if os.path.isdir(self.state):
+            shutil.rmtree(self.state, ignore_errors=True)
+        if not any(name.startswith("rcd-") for name in run(["ip", "netns", "list"], check=False).split()):
+            run(["ip", "link", "del", BRIDGE], check=False)
+
+    def close_ssh_masters(self):
+        """End SSH ControlPersist masters of this world: a restarted host must get a fresh connection."""
+        for sock in glob.glob(os.path.join(self.state, "cp", "*")):
+            subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "fleet"], capture_output=True, check=False)
+            if os.path.exists(sock):
+                os.unlink(sock)
+
+    # ----------------------------------------------------------------- queries
+    def ansible_env(self):
+        """Environment variables that make ansible reach this world's hosts over SSH with pipelining."""
+        ssh_args = " ".join([
+            "-o ControlMaster=auto", "-o ControlPersist=120s",
+            "-o StrictHostKeyChecking=no", "-o UserKnownHostsFile=/dev/null", "-o LogLevel=ERROR",
+            "-o IdentitiesOnly=yes", "-o ServerAliveInterval=5", "-o ServerAliveCountMax=3",
+        ])
+        return {
+            "ANSIBLE_REMOTE_USER": "root",
+            "ANSIBLE_PRIVATE_KEY_FILE": self.key_file,
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_SSH_ARGS": ssh_args,
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(self.state, "cp"),
+            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+            "ANSIBLE_FORKS": "8",
+        }
+
+    def ssh(self, host, command, check=True):
+        """Run a shell command on a host over SSH (the same way Ansible reaches it)."""
+        cmd = ["ssh", "-i", self.key_file, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "root@%s" % host.address, command]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise FleetError("ssh %s %r failed (%d): %s" % (host.name, command, proc.returncode, proc.stderr.strip()))
+        return proc.stdout
+
+    def host_root(self, host):
+        """The folder that holds a host's private state (its overlay upper dirs live below it)."""
+        return os.path.join(self.state, "hosts", host.name)
+
+    # ----------------------------------------------------------------- internals
+    def _start_host(self, host):
+        root = self.host_root(host)
+        if os.path.isdir(root):
+            shutil.rmtree(root)
+        for mount in PRIVATE_OVERLAYS:
+            label = mount.strip("/").replace("/", "_")
+            os.makedirs(os.path.join(root, label + ".upper"))
+            os.makedirs(os.path.join(root, label + ".work"))
+        for private in ("root/.ssh", "tmp"):
+            os.makedirs(os.path.join(root, private))
+        os.chmod(os.path.join(root, "tmp"), 0o1777)
+        os.chmod(os.path.join(root, "root"), 0o700)
+        shutil.copy(self.key_file + ".pub", os.path.join(root, "root/.ssh/authorized_keys"))
+        etc = os.path.join(root, "etc.upper")
+        os.makedirs(os.path.join(etc, "ssh"))
+        with open(os.path.join(etc, "ssh", "sshd_config"), "w", encoding="utf-8") as handle:
+            handle.write(SSHD_CONFIG)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", os.path.join(etc, "ssh", "ssh_host_ed25519_key")])
+        with open(os.path.join(etc, "hostname"), "w", encoding="utf-8") as handle:
+            handle.write(host.name + "\n")
+        with open(os.path.join(etc, "hosts"), "w", encoding="utf-8") as handle:
+            handle.write("127.0.0.1 localhost\n%s %s\n" % (host.address, host.name))
+
+        run(["ip", "netns", "add", host.netns])
+        run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns])
+        run(["ip", "link", "set", host.veth, "master", BRIDGE, "up"])
+        run(["ip", "-n", host.netns, "addr", "add", "%s/%d" % (host.address, PREFIX_LEN), "dev", "eth0"])
+        run(["ip", "-n", host.netns, "link", "set", "eth0", "up"])
+        run(["ip", "-n", host.netns, "link", "set", "lo", "up"])
+
+        script = ["set -e", "hostname %s" % host.name]
+        for mount in PRIVATE_OVERLAYS:
+            label = mount.strip("/").replace("/", "_")
+            script.append("mount -t overlay overlay -o lowerdir=%s,upperdir=%s/%s.upper,workdir=%s/%s.work %s"
+                          % (mount, root, label, root, label, mount))
+        script += [
+            "mount --bind %s/root /root" % root,
+            "mount --bind %s/tmp /tmp" % root,
+            "mount -t tmpfs -o mode=0755 tmpfs /run",
+            "mkdir -p /run/sshd",
+            "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config",
+        ]
+        log = open(os.path.join(root, "sshd.log"), "ab")  # pylint: disable=consider-using-with
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["nsenter", "--net=/run/netns/%s" % host.netns, "--", "unshare", "--mount", "--uts", "--pid", "--fork",
+             "--kill-child", "--mount-proc", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        host.pid = proc.pid
+
+    def _stop_host(self, host):
+        _remove_namespace(host.netns)
+        run(["ip", "link", "del", host.veth], check=False)
+        host.pid = None
+
+    def _wait_ssh(self, hosts, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        waiting = list(hosts)
+        while waiting:
+            still = []
+            for host in waiting:
+                try:
+                    with socket.create_connection((host.address, 22), timeout=0.5) as conn:
+                        if not conn.recv(4).startswith(b"SSH"):
+                            still.append(host)
+                except OSError:
+                    still.append(host)
+            waiting = still
+            if waiting:
+                if time.monotonic() > deadline:
+                    logs = {h.name: _tail(os.path.join(self.host_root(h), "sshd.log")) for h in waiting}
+                    raise FleetError("sshd did not come up on %s within %ds; its log: %s" % (
+                        ", ".join(h.name for h in waiting), timeout, json.dumps(logs)))
+                time.sleep(0.05)
+
+    def _save(self):
+        with open(os.path.join(self.state, "fleet.json"), "w", encoding="utf-8") as handle:
+            json.dump({"world": self.world, "key_file": self.key_file,
+                       "hosts": [h.as_dict() for h in sorted(self.hosts.values(), key=lambda h: h.index)]}, handle, indent=2)
+
+    @classmethod
+    def load(cls, world="test", state_root=None):
+        """The fleet of a running world, as recorded by the process that started it."""
+        fleet = cls(world, state_root)
+        try:
+            with open(os.path.join(fleet.state, "fleet.json"), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError as exc:
+            raise FleetError("world %s is not running (start it with tools/world start)" % world) from exc
+        for item in data["hosts"]:
+            host = Host(world, item["index"], fleet.base)
+            host.pid = item["pid"]
+            fleet.hosts[host.index] = host
+        return fleet
+
+
+def ensure_bridge():
+    """Create the project's bridge with its address, once; idempotent."""
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True, check=False).returncode != 0:
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    addrs = run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE])
+    if BRIDGE_ADDRESS + "/" not in addrs:
+        run(["ip", "addr", "add", "%s/%d" % (BRIDGE_ADDRESS, PREFIX_LEN), "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"])
+
+
+def _remove_namespace(netns):
+    """Kill every process in a namespace (PID 1 first: that takes its PID namespace down), then delete it."""
+    for _attempt in range(50):
+        pids = [int(p) for p in run(["ip", "netns", "pids", netns], check=False).split() if p.isdigit()]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    run(["ip", "netns", "del", netns], check=False)
+
+
+def _links_with_prefix(prefix):
+    names = []
+    for line in run(["ip", "-o", "link", "show"], check=False).splitlines():
+        parts = line.split(":")
+        if len(parts) > 1:
+            name = parts[1].strip().split("@")[0]
+            if name.startswith(prefix) and name != BRIDGE:
+                names.append(name)
+    return names
+
+
+def _tail(path, size=1000):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
