@@ -97,11 +97,14 @@ def test_a_killed_run_leaves_nothing_that_blocks_the_next(tmp_path):
         assert child.stdout.readline().strip() == "up"
         child.kill()
         child.wait()
-    assert any(line.startswith("rcd-bench-") for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines())
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert any(line.startswith("rcd-bench-") for line in namespaces)
     again = Fleet("bench").prepare()
-    hosts = again.start(2)
-    assert again.ssh(hosts[0], "hostname").strip() == "bench-1"
-    again.stop()
+    try:
+        hosts = again.start(2)
+        assert again.ssh(hosts[0], "hostname").strip() == "bench-1"
+    finally:
+        again.stop()
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert "rcd-bench-" not in leftovers
     assert "rcdb1" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout

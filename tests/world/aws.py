@@ -19,7 +19,7 @@ from world.fleet import BRIDGE_ADDRESS, FleetError, ensure_bridge
 
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
-MOTO_PORTS = {"demo": 5000, "test": 5100, "bench": 5200}
+MOTO_PORTS = {"demo": 5000, "test": 5100, "molecule": 5200, "bench": 5300}
 # The tag that binds an EC2 instance in moto to the fleet host that plays it.
 ADDRESS_TAG = "FleetAddress"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -26,7 +26,7 @@ BRIDGE_ADDRESS = "10.213.0.1"
 PREFIX_LEN = 24
 SUBNET = "10.213.0"
 # Address blocks per world, so that a demo world kept running does not clash with the tests.
-WORLD_BASES = {"demo": 10, "test": 110, "bench": 200}
+WORLD_BASES = {"demo": 10, "test": 100, "molecule": 200, "bench": 225}
 PRIVATE_OVERLAYS = ("/etc", "/var", "/opt", "/home", "/srv", "/usr/local")
 SSHD_CONFIG = """\
 Port 22
@@ -229,6 +229,9 @@ class Fleet:
         run(["ip", "netns", "add", host.netns])
         run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns])
         run(["ip", "link", "set", host.veth, "master", BRIDGE, "up"])
+        # A restarted host keeps its address but not its MAC: drop the bridge's stale ARP entry,
+        # or the controller keeps sending to the old MAC for up to half a minute.
+        run(["ip", "neigh", "flush", "to", host.address, "dev", BRIDGE], check=False)
         run(["ip", "-n", host.netns, "addr", "add", "%s/%d" % (host.address, PREFIX_LEN), "dev", "eth0"])
         run(["ip", "-n", host.netns, "link", "set", "eth0", "up"])
         run(["ip", "-n", host.netns, "link", "set", "lo", "up"])
