@@ -15,11 +15,10 @@ import urllib.request
 import boto3
 from botocore.config import Config
 
-from world.fleet import BRIDGE_ADDRESS, FleetError, ensure_bridge
+from world.fleet import BRIDGE_ADDRESS, WORLDS, FleetError, ensure_bridge
 
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
-MOTO_PORTS = {"demo": 5000, "test": 5100, "molecule": 5200, "bench": 5300}
 # The tag that binds an EC2 instance in moto to the fleet host that plays it.
 ADDRESS_TAG = "FleetAddress"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -30,7 +29,7 @@ class Moto:
 
     def __init__(self, world, state_dir):
         self.world = world
-        self.port = MOTO_PORTS[world]
+        self.port = WORLDS[world][2]
         self.endpoint = "http://%s:%d" % (BRIDGE_ADDRESS, self.port)
         self.state_dir = state_dir
         self.pid_file = os.path.join(state_dir, "moto.pid")

@@ -6,13 +6,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from world.fleet import Fleet, FleetError  # noqa: E402  (after the sys.path entry)
+from world.fleet import WORLDS, Fleet, FleetError  # noqa: E402  (after the sys.path entry)
 from world.world import World  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tools/world", description=__doc__)
-    parser.add_argument("--world", default="demo", choices=("demo", "test", "molecule", "bench"), help="which world (default: demo)")
+    parser.add_argument("--world", default="demo", choices=sorted(WORLDS), help="which world (default: demo)")
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start moto and a fleet (replaces a running one of the same world)")
     start.add_argument("--hosts", type=int, default=6)

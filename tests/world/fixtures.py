@@ -12,11 +12,13 @@ import pytest
 from world.world import World
 
 FLEET_SIZE = int(os.environ.get("ROLLOUT_TEST_FLEET_SIZE", "6"))
+# Which world the session uses: "test" by default; dev1..dev3 let several runs share a machine.
+WORLD_NAME = os.environ.get("ROLLOUT_TEST_WORLD", "test")
 
 
 @pytest.fixture(scope="session")
 def world():
-    started = World("test").start(FLEET_SIZE)
+    started = World(WORLD_NAME).start(FLEET_SIZE)
     try:
         yield started
     finally:

@@ -25,8 +25,18 @@ BRIDGE = "rcdbr0"
 BRIDGE_ADDRESS = "10.213.0.1"
 PREFIX_LEN = 24
 SUBNET = "10.213.0"
-# Address blocks per world, so that a demo world kept running does not clash with the tests.
-WORLD_BASES = {"demo": 10, "test": 100, "molecule": 200, "bench": 225}
+# Each world: (one-letter code for link names, first host address - 1, moto port). Separate
+# blocks let a kept demo world, a test run and a developer's own runs share the bridge.
+WORLDS = {
+    "demo": ("d", 10, 5000),
+    "test": ("t", 50, 5100),
+    "molecule": ("m", 90, 5200),
+    "bench": ("b", 110, 5300),
+    "dev1": ("x", 130, 5400),
+    "dev2": ("y", 170, 5500),
+    "dev3": ("z", 210, 5600),
+}
+MAX_HOSTS = 39
 PRIVATE_OVERLAYS = ("/etc", "/var", "/opt", "/home", "/srv", "/usr/local")
 SSHD_CONFIG = """\
 Port 22
@@ -73,12 +83,13 @@ def require_tools():
 class Host:
     """One fleet host. ``address`` is what Ansible connects to."""
 
-    def __init__(self, world, index, base):
+    def __init__(self, world, index):
+        code, base, _port = WORLDS[world]
         self.world = world
         self.index = index
         self.name = "%s-%d" % (world, index)
         self.netns = "rcd-%s-%d" % (world, index)
-        self.veth = "rcd%s%d" % (world[0], index)
+        self.veth = "rcd%s%d" % (code, index)
         self.address = "%s.%d" % (SUBNET, base + index)
         self.pid = None
 
@@ -93,10 +104,10 @@ class Fleet:
     """The hosts of one world. Not thread-safe; one owner process at a time."""
 
     def __init__(self, world="test", state_root=None):
-        if world not in WORLD_BASES:
-            raise FleetError("unknown world %r: use one of %s" % (world, ", ".join(sorted(WORLD_BASES))))
+        if world not in WORLDS:
+            raise FleetError("unknown world %r: use one of %s" % (world, ", ".join(sorted(WORLDS))))
         self.world = world
-        self.base = WORLD_BASES[world]
+        self.code = WORLDS[world][0]
         self.state = os.path.join(state_root or paths.STATE_ROOT, world)
         self.key_file = os.path.join(self.state, "id_ed25519")
         self.hosts = {}
@@ -122,9 +133,9 @@ class Fleet:
             if index not in taken:
                 indexes.append(index)
             index += 1
-        if indexes and self.base + indexes[-1] > 250:
-            raise FleetError("world %s has no free addresses for %d more hosts" % (self.world, count))
-        new = [Host(self.world, i, self.base) for i in indexes]
+        if indexes and indexes[-1] > MAX_HOSTS:
+            raise FleetError("world %s has room for %d hosts; %d more were asked for" % (self.world, MAX_HOSTS, count))
+        new = [Host(self.world, i) for i in indexes]
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(self._start_host, new))
         for host in new:
@@ -155,7 +166,7 @@ class Fleet:
                       if line.split() and line.split()[0].startswith(prefix)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(_remove_namespace, namespaces))
-        for link in _links_with_prefix("rcd%s" % self.world[0]):
+        for link in _links_with_prefix("rcd%s" % self.code):
             run(["ip", "link", "del", link], check=False)
         self.close_ssh_masters()
         if os.path.isdir(self.state):
@@ -296,7 +307,7 @@ class Fleet:
         except FileNotFoundError as exc:
             raise FleetError("world %s is not running (start it with tools/world start)" % world) from exc
         for item in data["hosts"]:
-            host = Host(world, item["index"], fleet.base)
+            host = Host(world, item["index"])
             host.pid = item["pid"]
             fleet.hosts[host.index] = host
         return fleet

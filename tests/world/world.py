@@ -13,7 +13,7 @@ from world.fleet import Fleet
 
 
 class World:
-    """Start, stop and use a named world (``demo``, ``test`` or ``bench``)."""
+    """Start, stop and use a named world (see ``fleet.WORLDS``)."""
 
     def __init__(self, name="test"):
         self.name = name
