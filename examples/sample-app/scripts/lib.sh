@@ -1,4 +1,6 @@
+# shellcheck shell=sh disable=SC2034
 # Shared by every hook script of the sample app; sourced, never run.
+# (SC2034: the variables set here are used by the scripts that source this file.)
 # The caller sets HOOK_DIR to its own directory before sourcing this file.
 #
 # Paths default to the real host locations; the SAMPLE_APP_* variables
