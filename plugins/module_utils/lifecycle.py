@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host-side lifecycle of one deployment: the events a CodeDeploy agent runs on an instance.
+
+Runs on the managed host (inside the ``lifecycle`` module). One call runs a consecutive slice of
+the lifecycle (for example ApplicationStop through ValidateService) so that a deployment costs as
+few remote round trips as the order of events allows; the load-balancer events in between are the
+controller's. State that later calls need (where the revision was unpacked, its appspec) is kept
+in the deployment's folder, beside the agent's own files, so any later call - or a rollback that
+reuses the archive - finds it.
+
+Which revision's scripts run: ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the
+scripts of the last revision that installed successfully on this host (none on a first
+deployment: a successful no-op); every other event runs the current revision's scripts.
+"""
+
+import datetime
+import json
+import os
+import shutil
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils import appspec as appspec_rules
+from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
+from ansible_collections.rollout.codedeploy.plugins.module_utils import hooks
+from ansible_collections.rollout.codedeploy.plugins.module_utils import install as installer
+from ansible_collections.rollout.codedeploy.plugins.module_utils.layout import Layout
+
+# Written by this collection into each deployment folder; the agent never reads it.
+REVISION_FILE = "rollout-revision.json"
+HOST_EVENTS = tuple(e for e in appspec_rules.EC2_LIFECYCLE_EVENTS if e not in ("BlockTraffic", "AllowTraffic"))
+CONTROLLER_EVENTS = ("BlockTraffic", "AllowTraffic")
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SKIPPED = "Skipped"
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class LifecycleError(Exception):
+    """A deployment cannot run on this host; ``message`` says why and what to do."""
+
+    def __init__(self, message):
+        super(LifecycleError, self).__init__(message)
+        self.message = message
+
+
+def order_events(events):
+    """Check event names and their order; return them as a list. Raise LifecycleError naming the problem."""
+    known = appspec_rules.EC2_LIFECYCLE_EVENTS
+    for event in events:
+        if event in CONTROLLER_EVENTS:
+            raise LifecycleError("%s is a load-balancer step that the controller runs; it cannot run on the host. "
+                                 "Leave it out of the host's events." % event)
+        if event not in known:
+            raise LifecycleError("unknown lifecycle event %r; the events are: %s" % (event, ", ".join(HOST_EVENTS)))
+    positions = [known.index(e) for e in events]
+    if positions != sorted(positions) or len(set(positions)) != len(positions):
+        raise LifecycleError("events must be given once each, in lifecycle order (%s); got %s"
+                             % (", ".join(HOST_EVENTS), ", ".join(events)))
+    return list(events)
+
+
+def find_revision_root(archive_dir):
+    """The folder holding the appspec: the archive itself, or its single top-level folder that holds one."""
+    if appspec_rules.find_appspec(archive_dir):
+        return archive_dir
+    entries = os.listdir(archive_dir) if os.path.isdir(archive_dir) else []
+    if len(entries) == 1:
+        inner = os.path.join(archive_dir, entries[0])
+        if os.path.isdir(inner) and appspec_rules.find_appspec(inner):
+            return inner
+    return archive_dir
+
+
+class HostDeployment(object):
+    """One deployment as this host sees it."""
+
+    def __init__(self, params, layout=None):
+        self.params = params
+        self.layout = layout or Layout(params.get("deployment_root") or None)
+        self.deployment_id = params["deployment_id"]
+        self.group_id = params["deployment_group_id"]
+        self.deployment_dir = self.layout.deployment_dir(self.group_id, self.deployment_id)
+        self.env = hooks.build_environment(self.deployment_id, params.get("application_name") or "",
+                                           params.get("deployment_group_name") or "", self.group_id,
+                                           revision=params.get("revision"))
+        self.state = self._load_state(self.deployment_dir)
+
+    # ----------------------------------------------------------------- state kept beside the agent's files
+    @staticmethod
+    def _load_state(deployment_dir):
+        try:
+            with open(os.path.join(deployment_dir, REVISION_FILE)) as handle:
+                return json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+
+    def _save_state(self, state):
+        path = os.path.join(self.deployment_dir, REVISION_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(state, handle, indent=1, sort_keys=True)
+        os.rename(tmp, path)
+        self.state = state
+
+    def _revision_of(self, deployment_dir):
+        """(appspec, revision root) of an earlier deployment folder, ours or the agent's."""
+        state = self._load_state(deployment_dir)
+        if state and state.get("appspec") is not None:
+            return state["appspec"], state["root"]
+        archive = os.path.join(deployment_dir, "deployment-archive")
+        root = find_revision_root(archive)
+        try:
+            spec, _warnings = appspec_rules.load_appspec_file(root)
+        except appspec_rules.AppSpecError as exc:
+            raise LifecycleError("the last successful revision in %s has an appspec this host cannot read: %s" % (deployment_dir, exc.message))
+        return spec, root
+
+    # ----------------------------------------------------------------- the events
+    def run(self, events, check_mode=False):
+        events = order_events(events)
+        result = {"deployment_id": self.deployment_id, "deployment_dir": self.deployment_dir, "events": [],
+                  "status": SUCCEEDED, "changed": False}
+        interrupted = self.layout.read_ongoing()
+        if interrupted:
+            result["interrupted"] = interrupted
+            if not check_mode:
+                self.layout.clear_ongoing()
+        for event in events:
+            if check_mode:
+                result["events"].append(self._plan(event))
+                continue
+            self.layout.mark_ongoing(self.group_id, self.deployment_id, event)
+            try:
+                outcome = self._run_one(event)
+            except (LifecycleError, installer.InstallError, bundles.BundleError) as exc:
+                outcome = self._outcome(event, FAILED, "UnknownError", exc.message)
+            except Exception as exc:  # pylint: disable=broad-except
+                outcome = self._outcome(event, FAILED, "UnknownError", "%s: %s" % (type(exc).__name__, exc))
+            finally:
+                self.layout.clear_ongoing()
+            result["events"].append(outcome)
+            result["changed"] = result["changed"] or outcome.get("changed", outcome["status"] != SKIPPED)
+            self.layout.log_deployment("%s %s %s" % (self.deployment_id, event, outcome["status"]))
+            if outcome["status"] == FAILED and not outcome.get("ignored"):
+                result.update(status=FAILED, failed_event=event, error_code=outcome.get("error_code"),
+                              message=outcome.get("message"), log_tail=outcome.get("log_tail", ""),
+                              script=_failed_script(outcome))
+                break
+        if self.state:
+            result["archive_root"] = self.state.get("root")
+        return result
+
+    def _outcome(self, event, status, error_code, message, started=None, **extra):
+        now = utc_now()
+        outcome = {"event": event, "status": status, "error_code": error_code, "message": message,
+                   "start": started or now, "end": now, "duration": 0.0, "log_tail": ""}
+        outcome.update(extra)
+        return outcome
+
+    def _run_one(self, event):
+        if event == "DownloadBundle":
+            return self._download_bundle()
+        if event == "Install":
+            return self._install()
+        if event in appspec_rules.OLD_REVISION_EVENTS:
+            return self._old_revision_hook(event)
+        if not self.state:
+            raise LifecycleError("%s needs the revision of %s on this host, but it was never downloaded here: "
+                                 "run DownloadBundle first" % (event, self.deployment_id))
+        return self._hook(event, self.state["appspec"], self.state["root"])
+
+    def _hook(self, event, spec, root):
+        scripts = (spec.get("hooks") or {}).get(event) or []
+        log_path = self.layout.scripts_log(self.group_id, self.deployment_id)
+        outcome = hooks.run_event(event, scripts, root, self.env, log_path)
+        outcome["changed"] = bool(scripts)
+        return outcome
+
+    def _old_revision_hook(self, event):
+        last = self.layout.last_successful(self.group_id)
+        if not last or not os.path.isdir(last):
+            return self._outcome(event, SUCCEEDED, "Success", "no earlier revision was installed on this host: nothing to run",
+                                 changed=False)
+        spec, root = self._revision_of(last)
+        outcome = self._hook(event, spec, root)
+        outcome["revision_dir"] = last
+        if outcome["status"] == FAILED and self.params.get("ignore_application_stop_failures"):
+            outcome["ignored"] = True
+            outcome["message"] = "%s (ignored: ignore_application_stop_failures is set)" % outcome.get("message")
+        return outcome
+
+    def _download_bundle(self):
+        started = utc_now()
+        archive = self.layout.archive_dir(self.group_id, self.deployment_id)
+        # A retried deployment unpacks afresh; its logs (ApplicationStop ran already) stay.
+        if os.path.isdir(archive):
+            shutil.rmtree(archive)
+        if not os.path.isdir(os.path.join(self.deployment_dir, "logs")):
+            os.makedirs(os.path.join(self.deployment_dir, "logs"))
+        reuse = self.params.get("reuse_deployment")
+        if reuse:
+            source_dir = self.layout.deployment_dir(self.group_id, reuse)
+            spec, source_root = self._revision_of(source_dir)
+            source_archive = os.path.join(source_dir, "deployment-archive")
+            if not os.path.isdir(source_archive):
+                raise LifecycleError("the archive of %s is no longer on this host (%s): redeploy from the revision's source"
+                                     % (reuse, source_archive))
+            _link_tree(source_archive, archive)
+            root = os.path.join(archive, os.path.relpath(source_root, source_archive))
+            how = "reused the archive of %s (no download)" % reuse
+            sha256 = (self._load_state(source_dir) or {}).get("sha256")
+        else:
+            spec = self.params.get("appspec")
+            source = self.params.get("bundle")
+            if not source or not os.path.isfile(source):
+                raise LifecycleError("DownloadBundle: the bundle %r did not reach this host" % source)
+            target = self.layout.bundle_file(self.group_id, self.deployment_id)
+            shutil.move(source, target)
+            sha256 = bundles.sha256_file(target)
+            want = self.params.get("bundle_sha256")
+            if want and want != sha256:
+                raise LifecycleError("DownloadBundle: the bundle's sha256 is %s but the revision says %s: the bundle was "
+                                     "changed or damaged in transit; upload the revision again" % (sha256, want))
+            bundle_type = self.params.get("bundle_type") or bundles.detect_type(target)
+            root = bundles.unpack(target, archive, bundle_type)
+            if spec is None:
+                spec, _warnings = appspec_rules.load_appspec_file(root)
+            if not self.params.get("keep_bundle"):
+                os.unlink(target)
+            how = "unpacked the %s bundle (sha256 %s)" % (bundle_type, sha256)
+        self._save_state({"root": root, "appspec": spec, "revision": self.params.get("revision"), "sha256": sha256,
+                          "deployment_id": self.deployment_id})
+        self.layout.set_most_recent(self.group_id, self.deployment_dir)
+        pruned = self.layout.prune(self.group_id, self.params.get("max_revisions") or 5, keep=(self.deployment_dir,))
+        return self._outcome("DownloadBundle", SUCCEEDED, "Success", how, started=started, pruned=pruned, changed=True)
+
+    def _install(self):
+        started = utc_now()
+        if not self.state:
+            raise LifecycleError("Install needs the revision of %s on this host: run DownloadBundle first" % self.deployment_id)
+        spec = self.state["appspec"]
+        behavior = spec.get("file_exists_behavior") or self.params.get("file_exists_behavior") or "DISALLOW"
+        report = installer.install(self.layout, self.group_id, self.deployment_id, spec, self.state["root"], behavior)
+        return self._outcome("Install", SUCCEEDED, "Success", "installed with file_exists_behavior %s" % behavior,
+                             started=started, install=report, changed=True)
+
+    # ----------------------------------------------------------------- check mode
+    def _plan(self, event):
+        if event in appspec_rules.OLD_REVISION_EVENTS:
+            last = self.layout.last_successful(self.group_id)
+            if not last or not os.path.isdir(last):
+                return {"event": event, "status": "Pending", "scripts": [], "note": "no earlier revision: nothing would run"}
+            spec, _root = self._revision_of(last)
+            return {"event": event, "status": "Pending", "revision_dir": last,
+                    "scripts": [s["location"] for s in (spec.get("hooks") or {}).get(event) or []]}
+        spec = self.params.get("appspec") or (self.state or {}).get("appspec") or {}
+        if event in ("DownloadBundle", "Install"):
+            return {"event": event, "status": "Pending", "scripts": []}
+        return {"event": event, "status": "Pending", "scripts": [s["location"] for s in (spec.get("hooks") or {}).get(event) or []]}
+
+
+def _failed_script(outcome):
+    for script in outcome.get("scripts") or []:
+        if script.get("status") == FAILED or script.get("timed_out"):
+            return script.get("location")
+    return None
+
+
+def _link_tree(source, dest):
+    """Copy a folder tree using hard links for files where the filesystem allows (no data copied)."""
+    for current, dirs, files in os.walk(source):
+        rel = os.path.relpath(current, source)
+        target_dir = os.path.join(dest, rel) if rel != "." else dest
+        os.makedirs(target_dir)
+        shutil.copystat(current, target_dir)
+        for name in list(dirs):
+            path = os.path.join(current, name)
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), os.path.join(target_dir, name))
+                dirs.remove(name)
+        for name in files:
+            path = os.path.join(current, name)
+            target = os.path.join(target_dir, name)
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), target)
+                continue
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+
+
+FIXES = {
+    "ScriptMissing": "add the script to the revision or fix its location in appspec.yml, then redeploy",
+    "ScriptNotExecutable": "make the script executable (chmod +x) in the revision, then redeploy",
+    "ScriptTimedOut": "make the script finish sooner, or raise its timeout in appspec.yml, then redeploy",
+    "ScriptFailed": "fix the script (its output is above), then redeploy",
+}
+
+
+def describe_failure(host, result):
+    """The one-paragraph failure message: what failed, where, why, and what to do."""
+    event = result.get("failed_event") or "the deployment"
+    code = result.get("error_code") or "UnknownError"
+    where = "%s failed on %s (%s)" % (event, host, result.get("deployment_id"))
+    reason = result.get("message") or code
+    text = "%s: %s." % (where, reason.rstrip("."))
+    tail = (result.get("log_tail") or "").strip()
+    if tail:
+        text += " Last output: %s" % tail[-600:]
+    fix = FIXES.get(code, "see the host's scripts.log in %s/logs and fix the cause, then redeploy" % result.get("deployment_dir"))
+    if event in appspec_rules.OLD_REVISION_EVENTS:
+        fix = ("this script belongs to the revision installed before; fix it there, or redeploy with "
+               "ignore_application_stop_failures=true")
+    return "%s Fix: %s." % (text.rstrip(), fix)
