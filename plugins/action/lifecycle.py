@@ -22,7 +22,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         source = args.pop("bundle_src", None)
         events = args.get("events") or []
-        needs_bundle = "DownloadBundle" in events and not args.get("reuse_deployment") and not args.get("bundle")
+        needs_bundle = "DownloadBundle" in events and not (args.get("reuse_deployment") or args.get("bundle") or args.get("bundle_url"))
         if needs_bundle and not self._task.check_mode:
             if not source:
                 raise AnsibleActionFail("DownloadBundle needs bundle_src (the bundle on the controller) or reuse_deployment")

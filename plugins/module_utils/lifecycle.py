@@ -214,11 +214,14 @@ class HostDeployment(object):
             sha256 = (self._load_state(source_dir) or {}).get("sha256")
         else:
             spec = self.params.get("appspec")
-            source = self.params.get("bundle")
-            if not source or not os.path.isfile(source):
-                raise LifecycleError("DownloadBundle: the bundle %r did not reach this host" % source)
             target = self.layout.bundle_file(self.group_id, self.deployment_id)
-            shutil.move(source, target)
+            if self.params.get("bundle_url"):
+                _download(self.params["bundle_url"], target)
+            else:
+                source = self.params.get("bundle")
+                if not source or not os.path.isfile(source):
+                    raise LifecycleError("DownloadBundle: the bundle %r did not reach this host" % source)
+                shutil.move(source, target)
             sha256 = bundles.sha256_file(target)
             want = self.params.get("bundle_sha256")
             if want and want != sha256:
@@ -260,6 +263,28 @@ class HostDeployment(object):
         if event in ("DownloadBundle", "Install"):
             return {"event": event, "status": "Pending", "scripts": []}
         return {"event": event, "status": "Pending", "scripts": [s["location"] for s in (spec.get("hooks") or {}).get(event) or []]}
+
+
+def _download(url, target, chunk=1024 * 1024):
+    """Fetch the bundle from a (presigned) URL straight into the deployment folder."""
+    from ansible.module_utils.urls import open_url  # only hosts that pull need it
+    try:
+        response = open_url(url, timeout=60)
+        with open(target, "wb") as handle:
+            while True:
+                data = response.read(chunk)
+                if not data:
+                    break
+                handle.write(data)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Never echo the URL: a presigned URL grants access to the object until it expires.
+        raise LifecycleError("DownloadBundle: the host could not download the bundle from its URL (%s: %s). Check that the "
+                             "host reaches the S3 endpoint and that the presigned URL has not expired." % (type(exc).__name__, _redact(exc)))
+
+
+def _redact(exc):
+    text = str(exc)
+    return text.split("?", 1)[0] if "?" in text else text
 
 
 def _failed_script(outcome):

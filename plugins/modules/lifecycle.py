@@ -75,6 +75,11 @@ options:
   bundle:
     description: Path on the host of the bundle to unpack in V(DownloadBundle). The action plugin sets it.
     type: path
+  bundle_url:
+    description:
+      - Let the host download the bundle itself from this URL (for example a presigned S3 GET URL) instead of receiving
+        it from the controller. Checked against O(bundle_sha256) like a copied bundle.
+    type: str
   bundle_sha256:
     description: The bundle's expected sha256; V(DownloadBundle) fails when the bundle differs.
     type: str
@@ -227,6 +232,7 @@ def main():
             appspec=dict(type="dict"),
             bundle=dict(type="path"),
             bundle_src=dict(type="path"),  # read by the action plugin, which copies the bundle and sets bundle
+            bundle_url=dict(type="str", no_log=True),
             bundle_sha256=dict(type="str"),
             bundle_type=dict(type="str", choices=["zip", "tar", "tgz"]),
             revision=dict(type="dict"),

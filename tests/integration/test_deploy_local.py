@@ -225,3 +225,46 @@ def test_unsafe_bundles_are_refused_and_hosts_unchanged(world, fleet_hosts, tmp_
     assert world.fleet.ssh(host, "test -e /etc/evil && echo written || echo clean").strip() == "clean"
     assert world.fleet.ssh(host, "ls -A %s/unsafe-group/d-UNSAFE0001/deployment-archive 2>/dev/null | wc -l" % ROOT).strip() == "0"
     assert world.fleet.ssh(host, "test -e /srv/escape && echo installed || echo absent").strip() == "absent"
+
+
+PULL = """\
+- name: Hosts pull the bundle from a presigned S3 URL
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: rollout.codedeploy.in_place
+      vars:
+        codedeploy_deployment_id: d-PULLED0001
+        codedeploy_deployment_group_id: pull-group
+        codedeploy_appspec: "{{ pull_appspec }}"
+        codedeploy_bundle_url: "{{ pull_url }}"
+        codedeploy_bundle_sha256: "{{ pull_sha256 }}"
+        codedeploy_revision_source: {s3: {bucket: "{{ pull_bucket }}", key: sample.tgz, version: null, etag: null}}
+"""
+
+
+@pytest.mark.aws
+def test_hosts_pull_the_bundle_from_a_presigned_s3_url(world, aws, fleet_hosts, tmp_path):
+    from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
+    from ansible_collections.rollout.codedeploy.plugins.module_utils.appspec import load_appspec_file
+
+    hosts = fleet_hosts[:2]
+    made = bundles.create(paths.SAMPLE_APP, str(tmp_path / "sample.tgz"), "tgz")
+    aws.bucket("pull-revisions")
+    aws.s3.upload_file(str(tmp_path / "sample.tgz"), "pull-revisions", "sample.tgz")
+    url = aws.s3.generate_presigned_url("get_object", Params={"Bucket": "pull-revisions", "Key": "sample.tgz"}, ExpiresIn=600)
+    spec, _warnings = load_appspec_file(paths.SAMPLE_APP)
+    playbook = tmp_path / "pull.yml"
+    playbook.write_text(PULL)
+    extra = {"pull_appspec": spec, "pull_url": url, "pull_sha256": made["sha256"], "pull_bucket": "pull-revisions"}
+    result = world.ansible_playbook(str(playbook), inventory(tmp_path, hosts), extra_vars=extra, options=["-v"])
+    assert "X-Amz-Signature" not in result.stdout, "the presigned URL must not be logged"
+    for host in hosts:
+        rows = [line.split("\t") for line in world.fleet.ssh(host, "cat /var/lib/sample-app/evidence.log").splitlines()]
+        assert ["ValidateService", "d-PULLED0001"] == rows[-1][1:3]
+        log = world.fleet.ssh(host, "cat %s/pull-group/d-PULLED0001/logs/scripts.log" % ROOT)
+        assert "LifecycleEvent - ValidateService" in log
+
+    extra["pull_sha256"] = "f" * 64
+    wrong = world.ansible_playbook(str(playbook), inventory(tmp_path, hosts[:1]), extra_vars=extra, check=False)
+    assert wrong.returncode != 0 and "DownloadBundle failed on %s" % hosts[0].name in wrong.stdout and "f" * 64 in wrong.stdout

@@ -16,9 +16,8 @@ SCENARIOS = sorted(d for d in os.listdir(os.path.join(paths.REPO, "extensions", 
 def test_molecule_scenario(scenario):
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    # Molecule installs the collection under test itself: give it a folder of its own (the default,
-    # ~/.ansible/collections, would leave a stale copy there; our symlinked checkout it would remove).
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(paths.CACHE, "molecule-collections")
+    # The scenarios point ANSIBLE_COLLECTIONS_PATH at the linked checkout themselves (molecule.yml).
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["NO_COLOR"] = "1"
     proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=paths.REPO, env=env, capture_output=True, text=True,
