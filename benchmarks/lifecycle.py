@@ -52,10 +52,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--world", default="bench", help="the world to run in (default bench)")
     args = parser.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="rollout-bench-")
-    world = World("bench").start(args.hosts)
+    world = World(args.world).start(args.hosts)
     try:
         revision = make_revision(work)
         hosts = sorted(world.fleet.hosts.values(), key=lambda h: h.index)
