@@ -114,8 +114,16 @@ class Fleet:
 
     # ----------------------------------------------------------------- lifecycle
     def prepare(self):
-        """Remove leftovers of an earlier run of this world, then set up the bridge and the SSH key."""
+        """Remove leftovers of an earlier run of this world, then set up the bridge and the SSH key.
+
+        Refuses when another live process owns the world (a second test session on the same machine);
+        the leftovers of a dead owner (kill -9) are removed.
+        """
         require_tools()
+        owner = self._owner()
+        if owner and owner != os.getpid():
+            raise FleetError("world %s is in use by process %d (still running); pick another world with "
+                             "ROLLOUT_TEST_WORLD / --world, or stop that process" % (self.world, owner))
         self.cleanup()
         os.makedirs(os.path.join(self.state, "hosts"), exist_ok=True)
         os.makedirs(os.path.join(self.state, "cp"), exist_ok=True)
@@ -292,9 +300,26 @@ class Fleet:
                         ", ".join(h.name for h in waiting), timeout, json.dumps(logs)))
                 time.sleep(0.05)
 
+    def _owner(self):
+        """The pid of the live process that started this world, if any."""
+        try:
+            with open(os.path.join(self.state, "fleet.json"), encoding="utf-8") as handle:
+                pid = int(json.load(handle).get("owner") or 0)
+        except (OSError, ValueError, TypeError):
+            return None
+        if pid <= 0:
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
     def _save(self):
         with open(os.path.join(self.state, "fleet.json"), "w", encoding="utf-8") as handle:
-            json.dump({"world": self.world, "key_file": self.key_file,
+            json.dump({"world": self.world, "key_file": self.key_file, "owner": os.getpid(),
                        "hosts": [h.as_dict() for h in sorted(self.hosts.values(), key=lambda h: h.index)]}, handle, indent=2)
 
     @classmethod
