@@ -179,7 +179,7 @@ class Fleet:
         self.close_ssh_masters()
         if os.path.isdir(self.state):
             shutil.rmtree(self.state, ignore_errors=True)
-        if not any(name.startswith("rcd-") for name in run(["ip", "netns", "list"], check=False).split()):
+        if not any(name.startswith("rcd-") for name in run(["ip", "netns", "list"], check=False).split()) and not _live_moto_servers():
             run(["ip", "link", "del", BRIDGE], check=False)
 
     def close_ssh_masters(self):
@@ -361,6 +361,20 @@ def _remove_namespace(netns):
                 pass
         time.sleep(0.02)
     run(["ip", "netns", "del", netns], check=False)
+
+
+def _live_moto_servers():
+    """Moto servers of any world still running: they listen on the bridge address, so the bridge stays."""
+    live = []
+    for pid_file in glob.glob(os.path.join(paths.STATE_ROOT, "*", "moto.pid")):
+        try:
+            with open(pid_file, encoding="utf-8") as handle:
+                pid = int(handle.read().strip())
+            os.kill(pid, 0)
+            live.append(pid)
+        except (OSError, ValueError):
+            continue
+    return live
 
 
 def _links_with_prefix(prefix):

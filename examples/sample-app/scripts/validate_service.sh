@@ -5,9 +5,12 @@ HOOK_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 . "$HOOK_DIR/lib.sh"
 record_evidence
 
-# Variant knob: FAIL_VALIDATE at the bundle root makes this hook fail.
+# Variant knob: FAIL_VALIDATE at the bundle root makes this hook fail: on every host when the
+# file is empty, else only on the hosts whose names it lists (one per line).
 if [ -f "$BUNDLE_ROOT/FAIL_VALIDATE" ]; then
-    die "FAIL_VALIDATE is present in the bundle, failing on purpose"
+    if [ ! -s "$BUNDLE_ROOT/FAIL_VALIDATE" ] || grep -qx "$(hostname)" "$BUNDLE_ROOT/FAIL_VALIDATE"; then
+        die "FAIL_VALIDATE is present in the bundle, failing on purpose on $(hostname)"
+    fi
 fi
 
 load_conf
