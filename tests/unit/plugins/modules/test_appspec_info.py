@@ -83,7 +83,17 @@ def test_bundle_with_single_top_directory_and_missing_script(capsys, tmp_path, r
     assert str(tmp_path / "appspec_info") not in json.dumps(result)
 
 
-def test_appspec_file_and_warnings(capsys, tmp_path):
+@pytest.fixture
+def fresh_warnings():
+    """Ansible de-duplicates module warnings per process: another test's identical warning would hide this one's."""
+    from ansible.module_utils.common import warnings as module_warnings
+    for name in ("_global_warnings", "_global_deprecations"):
+        store = getattr(module_warnings, name, None)
+        if store is not None:
+            store.clear()
+
+
+def test_appspec_file_and_warnings(capsys, tmp_path, fresh_warnings):
     path = str(tmp_path / "appspec.yml")
     write(path, "version: 0.0\nos: linux\nhooks:\n  Install:\n    - location: x.sh\n")
     result = run(capsys, tmp_path, path=path)

@@ -1,0 +1,99 @@
+"""Benchmark: a full in-place deployment (rollout.codedeploy.deploy: inventory plugin, ledger, plan,
+every lifecycle event, target-group deregistration and registration) of the sample revision against
+the hand-written minimal playbook (benchmarks/playbooks/minimal_deploy.yml) that copies the same
+bundle, unpacks it and runs the same scripts; and a rollback from the archives on the hosts against
+one forward batch.
+
+Both run in one process, alternating, on the same fleet hosts of the ``bench`` world, AllAtOnce.
+Printed: medians, the ratio (goal <= 1.3, DESIGN.md section 6), the per-host overhead beyond the
+baseline (goal < 2 s) and the rollback / forward-batch ratio (goal <= 1).
+
+    tools/setup && .venv/bin/python benchmarks/deploy.py [--hosts 8] [--rounds 3]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+
+from world import paths  # noqa: E402  (after the sys.path entry)
+from world.world import World  # noqa: E402
+
+INVENTORY = """\
+    plugin: rollout.codedeploy.codedeploy
+    regions: [us-east-1]
+    endpoint_url: {endpoint}
+    hostnames: [tag:Name]
+    ansible_host_source: [tag:FleetAddress]
+    applications:
+      web:
+        deployment_groups:
+          production:
+            ec2_tag_filters: [{{key: Role, value: web}}]
+            deployment_config: CodeDeployDefault.AllAtOnce
+            load_balancer: {{target_groups: [web-tg]}}
+            file_exists_behavior: OVERWRITE
+    """
+
+
+def timed(world, args):
+    started = time.monotonic()
+    world.ansible(args)
+    return time.monotonic() - started
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--world", default="bench")
+    args = parser.parse_args(argv)
+
+    work = tempfile.mkdtemp(prefix="rollout-bench-")
+    world = World(args.world).start(args.hosts)
+    try:
+        aws = world.resources()
+        bound = world.launch_bound(aws, args.hosts, {"Role": "web"})
+        arn = aws.target_group("web-tg")
+        aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8080} for i in bound])
+        inventory = os.path.join(work, "web.codedeploy.yml")
+        with open(inventory, "w", encoding="utf-8") as handle:
+            handle.write(textwrap.dedent(INVENTORY).format(endpoint=world.moto.endpoint))
+        ledger = os.path.join(work, "ledger.sqlite3")
+        static = os.path.join(work, "hosts.ini")
+        with open(static, "w", encoding="utf-8") as handle:
+            handle.write("[fleet]\n" + "".join("%s ansible_host=%s\n" % (h.name, h.address) for h in bound.values()))
+        minimal = ["ansible-playbook", "-i", static, os.path.join(paths.REPO, "benchmarks", "playbooks", "minimal_deploy.yml")]
+        ours = ["ansible-playbook", "-i", inventory, os.path.join(paths.REPO, "playbooks", "deploy.yml"),
+                "-e", json.dumps({"deployment_group": "web_production", "revision": paths.SAMPLE_APP, "codedeploy_ledger": ledger})]
+        timed(world, ours)  # warm-up; also leaves a good revision for the rollback below
+        baseline, collection = [], []
+        for _round in range(args.rounds):
+            baseline.append(timed(world, minimal))
+            collection.append(timed(world, ours))
+        good = json.loads(world.ansible(["ansible", "localhost", "-c", "local", "-o", "-m", "rollout.codedeploy.deployment_info", "-a",
+                                         "application=web deployment_group=production statuses=Succeeded limit=1 ledger=%s" % ledger]
+                                        ).stdout.split("=>", 1)[1])["deployments"][0]["deployment_id"]
+        rollback = timed(world, ["ansible-playbook", "-i", inventory, os.path.join(paths.REPO, "playbooks", "rollback.yml"),
+                                 "-e", json.dumps({"deployment_group": "web_production", "deployment_id": good, "codedeploy_ledger": ledger})])
+        base, mine = statistics.median(baseline), statistics.median(collection)
+        print("hosts: %d, rounds: %d, sample revision, AllAtOnce, target group web-tg" % (args.hosts, args.rounds))
+        print("minimal playbook (no LB, no ledger): median %.2f s  %s" % (base, " ".join("%.2f" % t for t in baseline)))
+        print("rollout.codedeploy.deploy (all events): median %.2f s  %s" % (mine, " ".join("%.2f" % t for t in collection)))
+        print("ratio deploy / minimal: %.2f (goal <= 1.3)" % (mine / base))
+        print("overhead beyond the baseline per host: %.2f s (goal < 2 s)" % ((mine - base) / args.hosts))
+        print("rollback from archives on the hosts: %.2f s = %.2f x one forward batch (goal <= 1)" % (rollback, rollback / mine))
+    finally:
+        world.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_host
+short_description: Deploy a planned revision to one host of a CodeDeploy deployment
+version_added: 0.1.0
+description:
+  - The host's part of an in-place deployment that M(rollout.codedeploy.deployment) planned, as one task.
+  - Waits for a slot under the deployment's minimum healthy hosts (the ledger keeps the count across Ansible's
+    forks), then runs the host's lifecycle with M(rollout.codedeploy.lifecycle) and, when the group has load
+    balancers, deregisters the host before and registers it after on the controller
+    (BeforeBlockTraffic, BlockTraffic, AfterBlockTraffic, ApplicationStop ... ValidateService,
+    BeforeAllowTraffic, AllowTraffic, AfterAllowTraffic).
+  - Every event's status, times, error code and log tail go to the ledger; the group's triggers get
+    InstanceStart, InstanceSuccess and InstanceFailure.
+  - A host is skipped when the deployment stopped, or when deploying it would break the minimum healthy hosts.
+  - Runs as an action plugin; it is the task the playbook M(rollout.codedeploy.deploy) runs on each host.
+author:
+  - rollout.codedeploy maintainers (@rollout)
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: none
+  diff_mode:
+    description: Returns details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+options:
+  deployment:
+    description: The plan that M(rollout.codedeploy.deployment) returned with O(rollout.codedeploy.deployment#module:state=started).
+    type: dict
+    required: true
+seealso:
+  - module: rollout.codedeploy.deployment
+  - module: rollout.codedeploy.lifecycle
+"""
+
+EXAMPLES = r"""
+- name: Deploy to the host
+  rollout.codedeploy.deploy_host:
+    deployment: "{{ hostvars['localhost']['codedeploy_deployment']['plan'] }}"
+  ignore_errors: true
+"""
+
+RETURN = r"""
+status:
+  description: The host's outcome, V(Succeeded) or V(Failed); skipped hosts return C(skipped).
+  returned: when the host was deployed
+  type: str
+events:
+  description: Every lifecycle event of the host, with status, start, end, duration, error code, message and log tail.
+  returned: when the host was deployed
+  type: list
+  elements: dict
+out_of_service:
+  description: The host failed after BlockTraffic and is out of its load balancers.
+  returned: when the host was deployed
+  type: bool
+"""

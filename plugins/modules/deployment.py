@@ -1,0 +1,162 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deployment
+short_description: Start, check and settle a CodeDeploy deployment on the controller
+version_added: 0.1.0
+description:
+  - The controller's part of an in-place deployment, as run by the playbook M(rollout.codedeploy.deploy).
+  - With O(state=started) it fetches the revision once into the controller's cache (by sha256), validates its
+    appspec before any host is touched, opens the deployment in the ledger (one active deployment per group),
+    orders the hosts (unhealthy first) and plans the batches from the deployment configuration, checks the
+    group's alarms and publishes DeploymentStart. It returns the plan for M(rollout.codedeploy.deploy_host).
+  - With O(state=batch), after each batch, it stops the deployment on a stop request (V(MANUAL_STOP)) or an
+    alarm (V(ALARM_ACTIVE)) and renews the deployment's lease in the ledger.
+  - With O(state=stop_requested) it asks a deployment that another process runs to stop after its current batch
+    (optionally rolling back); that process sees the request after the batch.
+  - With O(state=finished) it applies CodeDeploy's success rule, records the final status with its error code
+    and a message naming the failed hosts, events, scripts and log tails, and publishes the outcome.
+  - Runs as an action plugin on the controller.
+author:
+  - rollout.codedeploy maintainers (@rollout)
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: none
+  diff_mode:
+    description: Returns details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+options:
+  state:
+    description: Which step of the deployment to run.
+    type: str
+    choices: [started, batch, finished, stop_requested]
+    default: started
+  deployment_group:
+    description: The inventory group of the deployment group (C(<application>_<group>) from the C(rollout.codedeploy.codedeploy) inventory).
+    type: str
+  revision:
+    description:
+      - "The revision: C(s3://bucket/key[?versionId=...]), a local revision directory or bundle, or a mapping
+        with key C(s3) (C(bucket), C(key), C(version), C(etag)), C(url) and C(sha256), or C(git) (C(repo), C(commit))."
+    type: raw
+  deployment_config:
+    description: Overrides the group's deployment configuration (a C(CodeDeployDefault.*) name or a custom one of the inventory).
+    type: str
+  file_exists_behavior:
+    description: Overrides the group's file_exists_behavior.
+    type: str
+    choices: [DISALLOW, OVERWRITE, RETAIN]
+  ignore_application_stop_failures:
+    description: Carry on past failures of the previous revision's ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic.
+    type: bool
+  update_outdated_instances_only:
+    description: Deploy only to instances that do not run the group's last successful revision.
+    type: bool
+  auto_rollback:
+    description: Overrides the group's auto-rollback configuration (C(enabled), C(events)).
+    type: dict
+  alarms:
+    description: Overrides the group's alarm configuration (C(enabled), C(names), C(ignore_poll_alarm_failure)).
+    type: dict
+  description:
+    description: A description recorded with the deployment.
+    type: str
+  ledger:
+    description: The ledger, a SQLite path or C(dynamodb://<table>); defaults to C(~/.ansible/codedeploy/ledger.sqlite3).
+    type: str
+  bundle_cache:
+    description: The controller's bundle cache.
+    type: path
+    default: ~/.ansible/codedeploy/bundles
+  deployment:
+    description: The plan that O(state=started) returned; required for O(state=batch) and O(state=finished).
+    type: dict
+  deployment_id:
+    description: With O(state=stop_requested), the deployment to stop after its current batch.
+    type: str
+  rollback:
+    description: With O(state=stop_requested), roll the stopped deployment back to the last good revision.
+    type: bool
+    default: false
+  reuse_deployment:
+    description:
+      - With O(state=started), deploy the revision of this earlier deployment from the archives it left on the hosts
+        (no fetch, no download). This is how rollbacks run.
+    type: str
+  only_hosts:
+    description: With O(state=started), deploy only to these hosts of the group (a rollback targets the hosts the failed deployment touched).
+    type: list
+    elements: str
+  rollback_of:
+    description: With O(state=started), the deployment this one rolls back; the ledger links the two both ways.
+    type: str
+  creator:
+    description: Who started the deployment, V(user) or V(rollback).
+    type: str
+    choices: [user, rollback]
+    default: user
+seealso:
+  - module: rollout.codedeploy.deploy_host
+  - module: rollout.codedeploy.deployment_info
+"""
+
+EXAMPLES = r"""
+- name: Open the deployment
+  rollout.codedeploy.deployment:
+    state: started
+    deployment_group: web_production
+    revision: s3://my-revisions/web/web-1.4.2.tgz
+  register: codedeploy_deployment
+
+- name: Settle it
+  rollout.codedeploy.deployment:
+    state: finished
+    deployment: "{{ codedeploy_deployment.plan }}"
+"""
+
+RETURN = r"""
+deployment_id:
+  description: The deployment's id.
+  returned: always
+  type: str
+  sample: d-7FQJ2I5DU
+plan:
+  description: The plan the hosts follow (batches, order, bundle, appspec, options, load balancers).
+  returned: with O(state=started)
+  type: dict
+status:
+  description: The deployment's status after the step.
+  returned: with O(state=batch) and O(state=finished)
+  type: str
+  sample: Succeeded
+error:
+  description: CodeDeploy's error code and the message, when the deployment failed or stopped.
+  returned: with O(state=finished)
+  type: dict
+overview:
+  description: Instance counts by status.
+  returned: with O(state=finished)
+  type: dict
+rollback:
+  description: When auto-rollback applies, the earlier deployment to redeploy (C(reuse_deployment)), the C(hosts) to roll back and the C(event).
+  returned: with O(state=finished)
+  type: dict
+out_of_service:
+  description: Hosts that failed after leaving their load balancers.
+  returned: with O(state=finished)
+  type: list
+  elements: str
+"""

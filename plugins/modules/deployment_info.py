@@ -1,0 +1,335 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to rollout.codedeploy
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: deployment_info
+short_description: Read deployments from the CodeDeploy ledger
+version_added: 0.1.0
+description:
+  - Reads the ledger that the C(rollout.codedeploy.deploy) playbook writes, like CodeDeploy's C(get-deployment)
+    and C(list-deployments).
+  - With O(deployment_id), returns that one deployment with every instance and its lifecycle events
+    (status, start, end, duration, error code, message and log tail).
+  - Otherwise lists deployments, newest first, optionally of one O(application) and O(deployment_group) and with
+    some O(statuses), without instances.
+  - The ledger is a SQLite file on the controller or a DynamoDB table (O(ledger)); this module only reads it and
+    never creates it.
+  - "Runs on the controller (C(delegate_to: localhost)): that is where the SQLite ledger lives."
+author:
+  - rollout.codedeploy maintainers (@rollout)
+requirements:
+  - boto3 and botocore, only for a DynamoDB ledger
+attributes:
+  check_mode:
+    description: Can run in check mode and return the same result.
+    support: full
+    details:
+      - This module does not modify state.
+  diff_mode:
+    description: Returns details on what has changed when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+options:
+  deployment_id:
+    description:
+      - The deployment to return, with its instances and their lifecycle events (for example C(d-4K2ZQ7B1M)).
+      - Fails when the ledger holds no such deployment, or when there is no ledger at O(ledger).
+    type: str
+  application:
+    description:
+      - List the deployments of this application only.
+    type: str
+  deployment_group:
+    description:
+      - List the deployments of this deployment group of O(application) only.
+    type: str
+  statuses:
+    description:
+      - List only deployments with one of these statuses.
+    type: list
+    elements: str
+    choices: [Created, Queued, InProgress, Baking, Ready, Succeeded, Failed, Stopped]
+  limit:
+    description:
+      - List at most this many deployments (the newest); C(0) lists all.
+    type: int
+    default: 50
+  ledger:
+    description:
+      - Where the ledger is, as the playbooks' C(codedeploy_ledger) variable says it.
+      - A path to a SQLite file on the controller (C(~) is expanded), or C(dynamodb://<table>) for a DynamoDB table,
+        reached with the AWS options of this module (O(region), O(endpoint_url), O(profile), ...).
+      - Defaults to the environment variable E(CODEDEPLOY_LEDGER), else C(~/.ansible/codedeploy/ledger.sqlite3).
+      - When there is no ledger at this location yet, listing returns an empty list (with a warning naming the
+        location) and O(deployment_id) fails naming the location.
+    type: str
+notes:
+  - The AWS options (O(region), O(endpoint_url), O(access_key), ...) are used only for a DynamoDB ledger.
+    The DynamoDB table needs C(dynamodb:GetItem), C(dynamodb:Query) and C(dynamodb:BatchGetItem).
+  - A deployment whose controller stopped renewing its lease (for example a killed C(ansible-playbook)) keeps its
+    last status until the next deployment to its group marks it Failed; RV(deployments[].lease_expired) tells such
+    deployments apart.
+seealso:
+  - module: rollout.codedeploy.revision
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+"""
+
+EXAMPLES = r"""
+- name: Show one deployment with its instances and lifecycle events
+  rollout.codedeploy.deployment_info:
+    deployment_id: d-4K2ZQ7B1M
+  delegate_to: localhost
+  register: found
+
+- name: Print the failed events with their log tails
+  ansible.builtin.debug:
+    msg: "{{ item.0.host }} {{ item.1.event }}: {{ item.1.message }} {{ item.1.log_tail }}"
+  loop: "{{ found.deployments[0].instances | subelements('events') }}"
+  when: item.1.status == 'Failed'
+
+- name: The last five deployments of web/production
+  rollout.codedeploy.deployment_info:
+    application: web
+    deployment_group: production
+    limit: 5
+  delegate_to: localhost
+  register: recent
+
+- name: Deployments still running anywhere, from the team's DynamoDB ledger
+  rollout.codedeploy.deployment_info:
+    ledger: dynamodb://codedeploy-ledger
+    statuses: [Created, InProgress, Ready]
+    region: eu-west-1
+  delegate_to: localhost
+  register: running
+"""
+
+RETURN = r"""
+ledger:
+  description: The ledger that was read (an absolute path, or C(dynamodb://<table>)).
+  returned: always
+  type: str
+  sample: /home/deploy/.ansible/codedeploy/ledger.sqlite3
+deployments:
+  description:
+    - With O(deployment_id), a list of that one deployment, with RV(deployments[].instances).
+    - Otherwise the deployments found, newest first, without instances.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    deployment_id:
+      description: The deployment's id.
+      type: str
+      sample: d-4K2ZQ7B1M
+    application:
+      description: The application.
+      type: str
+      sample: web
+    deployment_group:
+      description: The deployment group.
+      type: str
+      sample: production
+    deployment_group_id:
+      description: The deployment group's id, when the controller recorded one.
+      type: str
+    status:
+      description: C(Created), C(Queued), C(InProgress), C(Baking), C(Ready), C(Succeeded), C(Failed) or C(Stopped).
+      type: str
+      sample: Failed
+    creator:
+      description: Who created the deployment; C(user), or C(rollback) for an automatic rollback.
+      type: str
+      sample: user
+    description:
+      description: The deployment's description.
+      type: str
+    create_time:
+      description: When it was created (UTC ISO 8601).
+      type: str
+      sample: "2026-11-22T02:03:04.123Z"
+    start_time:
+      description: When it started (UTC ISO 8601), or null.
+      type: str
+    complete_time:
+      description: When it finished (UTC ISO 8601), or null.
+      type: str
+    error:
+      description: Null, or the CodeDeploy error code and a message saying what failed, where, why and what to do.
+      type: dict
+      sample: {code: HOOK_EXECUTION_FAILURE, message: "ValidateService failed on web-3 (d-4K2ZQ7B1M): scripts/check.sh exited 1."}
+    revision:
+      description: The revision deployed, as the controller recorded it (location and sha256).
+      type: dict
+    deployment_config:
+      description: The deployment configuration (a name, or a custom configuration).
+      type: raw
+      sample: CodeDeployDefault.OneAtATime
+    options:
+      description: The deployment options (file_exists_behavior, ignore_application_stop_failures, ...).
+      type: dict
+    overview:
+      description:
+        - Instance counts by status, like CodeDeploy's deploymentOverview, plus C(Unknown).
+      type: dict
+      sample: {Pending: 0, InProgress: 1, Succeeded: 6, Failed: 1, Skipped: 0, Ready: 0, Unknown: 0}
+    rollback_info:
+      description:
+        - Null, or the rollback links, C(rollback_deployment_id) (on the deployment that was rolled back),
+          C(rollback_triggering_deployment_id) (on the rollback) and C(rollback_message).
+      type: dict
+    lease_expires:
+      description: Until when the controller running the deployment holds its group's lock; null once finished.
+      type: str
+    lease_expired:
+      description:
+        - True for an unfinished deployment whose lock lease expired, so that its controller is probably gone;
+          the next deployment to the group marks it Failed.
+      type: bool
+    owner:
+      description: The controller that runs or ran the deployment (C(user@host pid N) or what the controller set).
+      type: str
+    unhealthy:
+      description: Instances InProgress or Failed, the count that admission against minimum healthy hosts uses.
+      type: int
+    stop_request:
+      description: Null, or C(rollback), C(requested_at) and C(requested_by) of a requested stop.
+      type: dict
+    instances:
+      description: Only with O(deployment_id), the instances in the order of the deployment.
+      type: list
+      elements: dict
+      contains:
+        instance_id:
+          description: The instance's id.
+          type: str
+        host:
+          description: The inventory host.
+          type: str
+        zone:
+          description: The Availability Zone, when known.
+          type: str
+        status:
+          description: C(Pending), C(InProgress), C(Succeeded), C(Failed), C(Skipped), C(Unknown) or C(Ready).
+          type: str
+        start:
+          description: When the instance started (UTC ISO 8601).
+          type: str
+        end:
+          description: When it ended (UTC ISO 8601).
+          type: str
+        error_code:
+          description: The error code of a failure.
+          type: str
+        message:
+          description: What happened on the instance.
+          type: str
+        out_of_service:
+          description: Whether the instance was left out of its load balancers.
+          type: bool
+        events:
+          description: The lifecycle events recorded for the instance, in lifecycle order.
+          type: list
+          elements: dict
+          contains:
+            event:
+              description: The lifecycle event (C(ApplicationStop), C(BeforeInstall), ...).
+              type: str
+            status:
+              description: C(Pending), C(InProgress), C(Succeeded), C(Failed), C(Skipped) or C(Unknown).
+              type: str
+            start:
+              description: When the event started (UTC ISO 8601).
+              type: str
+            end:
+              description: When it ended (UTC ISO 8601).
+              type: str
+            duration:
+              description: Its duration in seconds.
+              type: float
+            error_code:
+              description: The agent's error code of a failure (for example C(ScriptFailed)).
+              type: str
+            message:
+              description: The failure's message.
+              type: str
+            log_tail:
+              description: The end of the scripts' output (up to 4096 characters).
+              type: str
+"""
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledger_api
+
+
+def aws_settings(module):
+    """The ledger's ``aws`` dict from the module's AWS options."""
+    region, endpoint_url, params = get_aws_connection_info(module)
+    return {"region": region, "endpoint_url": endpoint_url, "access_key": params.get("aws_access_key_id"),
+            "secret_key": params.get("aws_secret_access_key"), "session_token": params.get("aws_session_token"),
+            "profile": params.get("profile_name"), "verify": params.get("verify")}
+
+
+def read(module, location):
+    params = module.params
+    kind, _target = ledger_api.parse_location(location)
+    aws = aws_settings(module) if kind == "dynamodb" else None
+    try:
+        ledger = ledger_api.open_ledger(location, aws=aws, readonly=True)
+    except ledger_api.LedgerMissingError as exc:
+        if params["deployment_id"]:
+            module.fail_json(msg="cannot read deployment %s: %s" % (params["deployment_id"], exc.message))
+        module.warn(exc.message)
+        return []
+    with ledger:
+        if params["deployment_id"]:
+            return [ledger.get_deployment(params["deployment_id"], include_instances=True)]
+        return ledger.list_deployments(params["application"], params["deployment_group"], params["statuses"], params["limit"])
+
+
+def main():
+    argument_spec = dict(
+        deployment_id=dict(type="str"),
+        application=dict(type="str"),
+        deployment_group=dict(type="str"),
+        statuses=dict(type="list", elements="str", choices=list(ledger_api.DEPLOYMENT_STATUSES)),
+        limit=dict(type="int", default=50),
+        ledger=dict(type="str", fallback=(env_fallback, ["CODEDEPLOY_LEDGER"])),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        check_boto3=False,  # a SQLite ledger needs no boto3; the DynamoDB backend says when it is missing
+        mutually_exclusive=[("deployment_id", "application"), ("deployment_id", "deployment_group"), ("deployment_id", "statuses")],
+        required_by={"deployment_group": "application"},
+    )
+    if module.params["limit"] < 0:
+        module.fail_json(msg="limit must be 0 (all) or more, got %d" % module.params["limit"])
+    location = module.params["ledger"] or ledger_api.DEFAULT_LOCATION
+    try:
+        kind, target = ledger_api.parse_location(location)
+        location = target if kind == "sqlite" else location
+        deployments = read(module, location)
+    except ledger_api.LedgerError as exc:
+        module.fail_json(msg=exc.message, ledger=location)
+    module.exit_json(changed=False, ledger=location, deployments=deployments)
+
+
+if __name__ == "__main__":
+    main()

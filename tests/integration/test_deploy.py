@@ -1,0 +1,297 @@
+"""rollout.codedeploy.deploy end to end: the inventory plugin selects hosts from moto, the playbook deploys
+the sample revision to real fleet hosts through a target group, and the ledger records everything."""
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from world import paths
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+
+pytestmark = [pytest.mark.fleet, pytest.mark.aws]
+
+PLAYBOOK = os.path.join(paths.REPO, "playbooks", "deploy.yml")
+
+
+def inventory(world, tmp_path, config="CodeDeployDefault.OneAtATime", load_balancer=True, extra=""):
+    path = tmp_path / "web.codedeploy.yml"
+    balancer = "        load_balancer: {target_groups: [web-tg]}\n" if load_balancer else ""
+    path.write_text(textwrap.dedent("""\
+        plugin: rollout.codedeploy.codedeploy
+        regions: [us-east-1]
+        endpoint_url: {endpoint}
+        hostnames: [tag:Name]
+        ansible_host_source: [tag:FleetAddress]
+        applications:
+          web:
+            deployment_groups:
+              production:
+                ec2_tag_filters: [{{key: Role, value: web}}]
+                deployment_config: {config}
+        """).format(endpoint=world.moto.endpoint, config=config) + balancer + extra)
+    return str(path)
+
+
+def fleet(world, aws, count, load_balancer=True):
+    """``count`` instances tagged Role=web, played by fleet hosts, registered in web-tg when asked."""
+    bound = world.launch_bound(aws, count, {"Role": "web"})
+    arn = None
+    if load_balancer:
+        arn = aws.target_group("web-tg")
+        aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8080} for i in bound])
+    return bound, arn
+
+
+def revision(tmp_path, name, version="1.0.0", failing_hosts=None):
+    target = tmp_path / name
+    shutil.copytree(paths.SAMPLE_APP, str(target))
+    (target / "VERSION").write_text(version + "\n")
+    if failing_hosts is not None:
+        (target / "FAIL_VALIDATE").write_text("".join(h + "\n" for h in failing_hosts))
+    return str(target)
+
+
+def deploy(world, inv, rev, ledger_path, check=False, **extra):
+    extra_vars = {"deployment_group": "web_production", "revision": rev, "codedeploy_ledger": ledger_path}
+    extra_vars.update(extra)
+    return world.ansible_playbook(PLAYBOOK, inv, extra_vars=extra_vars, check=check)
+
+
+def last_deployment(ledger_path):
+    book = ledgers.open_ledger(ledger_path)
+    return book.get_deployment(book.list_deployments(limit=1)[0]["deployment_id"])
+
+
+def registered(aws, arn):
+    return {d["Target"]["Id"] for d in aws.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+
+
+def serving(world, host):
+    return world.fleet.ssh(host, "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/').read().decode())\"",
+                           check=False).strip()
+
+
+def test_one_at_a_time_through_the_load_balancer(world, aws, fleet_hosts, tmp_path):
+    bound, arn = fleet(world, aws, 4)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    result = deploy(world, inventory(world, tmp_path), revision(tmp_path, "v1"), ledger_path, check=True)
+    assert "Succeeded" in result.stdout
+    deployment = last_deployment(ledger_path)
+    assert deployment["status"] == "Succeeded" and deployment["overview"]["Succeeded"] == 4
+    assert deployment["revision"]["sha256"] and deployment["deployment_config"]
+    expected = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", "ApplicationStop", "DownloadBundle", "BeforeInstall",
+                "Install", "AfterInstall", "ApplicationStart", "ValidateService", "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+    starts = []
+    for instance in deployment["instances"]:
+        assert [e["event"] for e in instance["events"]] == expected
+        assert all(e["status"] == "Succeeded" and e["start"] and e["end"] for e in instance["events"])
+        starts.append((instance["start"], instance["end"]))
+    # One at a time: no two hosts were in flight together.
+    starts.sort()
+    assert all(later[0] >= earlier[1] for earlier, later in zip(starts, starts[1:]))
+    assert registered(aws, arn) == set(bound)
+    for host in bound.values():
+        assert serving(world, host) == "sample-app 1.0.0"
+
+
+def test_half_at_a_time_tolerates_one_failing_host(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 4, load_balancer=False)
+    bad = sorted(h.name for h in bound.values())[0]
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    result = deploy(world, inventory(world, tmp_path, "CodeDeployDefault.HalfAtATime", load_balancer=False),
+                    revision(tmp_path, "v1", failing_hosts=[bad]), ledger_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    deployment = last_deployment(ledger_path)
+    assert deployment["status"] == "Succeeded"
+    assert deployment["overview"]["Succeeded"] == 3 and deployment["overview"]["Failed"] == 1
+    failed = [i for i in deployment["instances"] if i["status"] == "Failed"]
+    assert failed[0]["host"] == bad
+    assert "ValidateService failed on %s" % bad in result.stdout
+
+
+def _make_unhealthy(world, tmp_path, inv, ledger_path, hosts):
+    """A first AllAtOnce deployment in which ``hosts`` fail: the next deployment deploys them first."""
+    deploy(world, inv, revision(tmp_path, "v0", "0.9.0", failing_hosts=hosts), ledger_path, deployment_config="CodeDeployDefault.AllAtOnce")
+    first = last_deployment(ledger_path)
+    assert first["status"] == "Succeeded" and first["overview"]["Failed"] == len(hosts)
+
+
+def test_half_at_a_time_fails_with_two_failing_hosts(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 4, load_balancer=False)
+    bad = sorted(h.name for h in bound.values())[:2]
+    inv = inventory(world, tmp_path, "CodeDeployDefault.HalfAtATime", load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    _make_unhealthy(world, tmp_path, inv, ledger_path, bad)
+    result = deploy(world, inv, revision(tmp_path, "v1", failing_hosts=bad), ledger_path)
+    assert result.returncode != 0
+    deployment = last_deployment(ledger_path)
+    assert deployment["status"] == "Failed", result.stdout[-5000:]
+    assert deployment["error"]["code"] == "HEALTH_CONSTRAINTS"
+    # The unhealthy hosts went first, failed, and the minimum (2 of 4) stopped the rest.
+    assert sorted(i["host"] for i in deployment["instances"] if i["status"] == "Failed") == bad
+    assert deployment["overview"]["Skipped"] == 2
+    message = deployment["error"]["message"]
+    assert "ValidateService failed on" in message and "validate_service.sh" in message and "FAIL_VALIDATE" in message
+    assert "Deployment %s Failed" % deployment["deployment_id"] in result.stdout
+
+
+def test_one_at_a_time_tolerates_a_failure_on_the_last_instance(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 3, load_balancer=False)
+    names = sorted(h.name for h in bound.values())
+    inv = inventory(world, tmp_path, "CodeDeployDefault.OneAtATime", load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    _make_unhealthy(world, tmp_path, inv, ledger_path, names[:2])  # these two go first next time
+    result = deploy(world, inv, revision(tmp_path, "v1", failing_hosts=[names[2]]), ledger_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    deployment = last_deployment(ledger_path)
+    assert deployment["status"] == "Succeeded"
+    order = sorted(deployment["instances"], key=lambda i: i["start"])
+    assert [i["host"] for i in order][-1] == names[2] and order[-1]["status"] == "Failed"
+
+
+def test_a_second_deployment_to_an_active_group_is_refused(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 2, load_balancer=False)
+    inv = inventory(world, tmp_path, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    book = ledgers.open_ledger(ledger_path)
+    group_id = "held-by-another-controller"
+    active = book.create_deployment("web", "production", group_id, {"location": "elsewhere"}, "CodeDeployDefault.OneAtATime", [],
+                                    owner="someone@else:1", lease_seconds=600)
+    result = deploy(world, inv, revision(tmp_path, "v1"), ledger_path)
+    assert result.returncode != 0
+    assert active["deployment_id"] in result.stdout and "already has an active deployment" in result.stdout
+    for host in fleet_hosts[:2]:
+        assert world.fleet.ssh(host, "test -e /opt/codedeploy-agent && echo touched || echo untouched").strip() == "untouched"
+
+
+def test_an_orphaned_deployment_is_marked_failed_and_the_next_one_proceeds(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 2, load_balancer=False)
+    inv = inventory(world, tmp_path, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    book = ledgers.open_ledger(ledger_path)
+    orphan = book.create_deployment("web", "production", "dead", {"location": "elsewhere"}, "CodeDeployDefault.OneAtATime", [],
+                                    owner="killed@controller:1", lease_seconds=0)
+    book.update_status(orphan["deployment_id"], "InProgress")
+    result = deploy(world, inv, revision(tmp_path, "v1"), ledger_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Marked Failed (TIMEOUT) the deployment(s) %s" % orphan["deployment_id"] in result.stdout
+    dead = book.get_deployment(orphan["deployment_id"])
+    assert dead["status"] == "Failed" and dead["error"]["code"] == "TIMEOUT"
+    assert last_deployment(ledger_path)["status"] == "Succeeded"
+
+
+def test_auto_rollback_restores_the_previous_revision_and_the_load_balancer(world, aws, fleet_hosts, tmp_path):
+    bound, arn = fleet(world, aws, 3)
+    inv = inventory(world, tmp_path, extra="        auto_rollback: {enabled: true, events: [DEPLOYMENT_FAILURE]}\n")
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inv, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
+    good = last_deployment(ledger_path)
+    result = deploy(world, inv, revision(tmp_path, "v2", "2.0.0", failing_hosts=[]), ledger_path)
+    assert result.returncode != 0
+    book = ledgers.open_ledger(ledger_path)
+    rollback, failed = book.list_deployments(limit=2)
+    failed = book.get_deployment(failed["deployment_id"])
+    rollback = book.get_deployment(rollback["deployment_id"])
+    assert failed["status"] == "Failed" and failed["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    assert rollback["status"] == "Succeeded" and rollback["creator"] == "rollback"
+    assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == failed["deployment_id"]
+    assert rollback["revision"]["sha256"] == good["revision"]["sha256"]
+    touched = [i["host"] for i in failed["instances"] if i["status"] == "Failed"]
+    assert [i["host"] for i in rollback["instances"]] == touched
+    download = next(e for e in rollback["instances"][0]["events"] if e["event"] == "DownloadBundle")
+    assert "no download" in download["message"]
+    assert registered(aws, arn) == set(bound), "every host is back in the target group"
+    for host in bound.values():
+        assert serving(world, host) == "sample-app 1.0.0"
+    assert "Rollback: Deployment %s Succeeded" % rollback["deployment_id"] in result.stdout
+
+
+def _slow_revision(tmp_path, name, version, seconds):
+    rev = revision(tmp_path, name, version)
+    with open(os.path.join(rev, "SLOW_HOOK"), "w") as handle:
+        handle.write("%d\n" % seconds)
+    return rev
+
+
+def _start_in_background(world, inv, rev, ledger_path):
+    args = ["ansible-playbook", "-i", inv, PLAYBOOK, "-e", json.dumps({"deployment_group": "web_production", "revision": rev,
+                                                                       "codedeploy_ledger": ledger_path})]
+    return subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, what, limit=120):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("gave up waiting for %s" % what)
+
+
+def _first_host_done(ledger_path, previous=None):
+    def check():
+        try:
+            book = ledgers.open_ledger(ledger_path)
+            latest = book.list_deployments(limit=1)
+        except ledgers.LedgerError:
+            return None
+        if not latest or latest[0]["deployment_id"] == previous:
+            return None
+        deployment = book.get_deployment(latest[0]["deployment_id"])
+        return deployment if deployment["overview"]["Succeeded"] >= 1 else None
+    return check
+
+
+def test_a_stop_request_from_another_process_stops_after_the_batch(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 3, load_balancer=False)
+    inv = inventory(world, tmp_path, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    running = _start_in_background(world, inv, _slow_revision(tmp_path, "slow", "1.0.0", 2), ledger_path)
+    try:
+        deployment = _wait_for(_first_host_done(ledger_path), "the first host to finish")
+        stop = world.ansible_playbook(os.path.join(paths.REPO, "playbooks", "stop.yml"), "localhost,",
+                                      extra_vars={"deployment_id": deployment["deployment_id"], "codedeploy_ledger": ledger_path},
+                                      options=["-c", "local"])
+        assert "asked %s to stop after its current batch" % deployment["deployment_id"] in stop.stdout
+        output, _unused = running.communicate(timeout=300)
+    finally:
+        running.kill()
+    assert running.returncode != 0
+    final = ledgers.open_ledger(ledger_path).get_deployment(deployment["deployment_id"])
+    assert final["status"] == "Stopped" and final["error"]["code"] == "MANUAL_STOP", output[-3000:]
+    assert final["overview"]["Succeeded"] in (1, 2) and final["overview"]["Skipped"] >= 1
+
+
+def test_an_alarm_mid_deployment_stops_it_and_rolls_back(world, aws, fleet_hosts, tmp_path):
+    bound, arn = fleet(world, aws, 3)
+    cloudwatch = world.moto.client("cloudwatch")
+    cloudwatch.put_metric_alarm(AlarmName="web-5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="test")
+    inv = inventory(world, tmp_path, extra="        alarms: {names: [web-5xx]}\n"
+                                           "        auto_rollback: {enabled: true, events: [DEPLOYMENT_STOP_ON_ALARM]}\n")
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inv, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
+    good = last_deployment(ledger_path)
+    running = _start_in_background(world, inv, _slow_revision(tmp_path, "v2", "2.0.0", 2), ledger_path)
+    try:
+        deployment = _wait_for(_first_host_done(ledger_path, previous=good["deployment_id"]), "the first host of v2 to finish")
+        cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="5xx spike")
+        output, _unused = running.communicate(timeout=300)
+    finally:
+        running.kill()
+    book = ledgers.open_ledger(ledger_path)
+    stopped = book.get_deployment(deployment["deployment_id"])
+    assert stopped["status"] == "Stopped" and stopped["error"]["code"] == "ALARM_ACTIVE", output[-3000:]
+    assert "web-5xx" in stopped["error"]["message"]
+    rollback = book.get_deployment(stopped["rollback_info"]["rollback_deployment_id"])
+    assert rollback["status"] == "Succeeded" and rollback["revision"]["sha256"] == good["revision"]["sha256"]
+    assert registered(aws, arn) == set(bound)
+    for host in bound.values():
+        assert serving(world, host) == "sample-app 1.0.0"
