@@ -66,6 +66,8 @@ class ActionModule(LifecycleAction):
         status = "Failed" if failed else "Succeeded"
         ledger.finish_instance(deployment_id, instance, status, error_code=(failed or {}).get("error_code"),
                                message=(failed or {}).get("msg"), out_of_service=bool(failed and blocked))
+        # Every finished host proves the controller alive: a long batch must not look like a dead controller.
+        ledger.renew_lease(deployment_id, lease_seconds=plan.get("lease_seconds") or 300)
         controller.notify_instance(notifier, ledger, plan, instance, "InstanceFailure" if failed else "InstanceSuccess")
         result.update(changed=True, deployment_id=deployment_id, instance_id=instance, status=status, events=events,
                       out_of_service=bool(failed and blocked))

@@ -25,6 +25,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import revision
 from ansible_collections.rollout.codedeploy.plugins.module_utils import service
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import controller
 
+DEFAULT_LEASE = 300
 OVERRIDES = ("deployment_config", "file_exists_behavior", "ignore_application_stop_failures", "update_outdated_instances_only",
              "auto_rollback", "alarms")
 
@@ -81,8 +82,14 @@ class ActionModule(ActionBase):
         application = settings.get("application") or group
         group_name = settings.get("name") or group
         group_id = settings.get("id") or group
-        book = ledgers.open_ledger(args.get("ledger"), aws=aws)
+        check_mode = bool(self._task.check_mode)
+        try:
+            book = ledgers.open_ledger(args.get("ledger"), aws=aws, readonly=check_mode)
+        except ledgers.LedgerMissingError:
+            book = None  # check mode before the first deployment: nothing recorded yet
         if args.get("reuse_deployment"):
+            if book is None:
+                raise service.ServiceError("no ledger at %s: there is no deployment %s to reuse" % (args.get("ledger"), args["reuse_deployment"]))
             # A rollback: the revision is the one an earlier deployment left on each host; nothing is fetched.
             earlier = book.get_deployment(args["reuse_deployment"], include_instances=False)
             fetched = {"bundle": None, "sha256": earlier["revision"].get("sha256"), "bundle_type": earlier["revision"].get("bundle_type"),
@@ -93,18 +100,28 @@ class ActionModule(ActionBase):
                 hosts = [h for h in hosts if h["host"] in args["only_hosts"]]
         else:
             fetched, spec, warnings = self._fetch(args, aws)
-        history = book.instance_history(application, group_name, [h["instance_id"] for h in hosts])
-        last = book.last_successful(application, group_name)
+        history = book.instance_history(application, group_name, [h["instance_id"] for h in hosts]) if book else {}
+        last = book.last_successful(application, group_name) if book else None
+        if options["update_outdated_instances_only"]:
+            current = [h["host"] for h in hosts if (history.get(h["instance_id"]) or {}).get("status") == "Succeeded"
+                       and (history.get(h["instance_id"]) or {}).get("revision_sha256") == fetched["sha256"]]
+            hosts = [h for h in hosts if h["host"] not in current]
+            if not hosts:
+                note = "Nothing to deploy: every instance of %s already runs %s (update_outdated_instances_only)" % (group, fetched["location"])
+                return {"changed": False, "deployment_id": None, "plan": {"hosts": [], "serial": [1], "note": note}, "msg": note}
         planned = service.plan(options["deployment_config"], settings.get("deployment_configs"), hosts, history,
                                current_revision=(last or {}).get("revision", {}).get("sha256"))
         by_host = {h["host"]: h for h in hosts}
+        if check_mode:
+            return self._preview(group, fetched, spec, options, planned, by_host, service.load_balancers(settings))
         revision = {"location": fetched["location"], "sha256": fetched["sha256"], "bundle_type": fetched["bundle_type"],
                     "source": fetched["source"], "env": fetched["env"], "appspec": spec}
         deployment = book.create_deployment(
             application, group_name, group_id, revision, planned.to_dict() if hasattr(planned, "to_dict") else options["deployment_config"],
             [{"instance_id": by_host[name]["instance_id"], "host": name, "zone": by_host[name].get("zone")} for name in planned.hosts],
             creator=args.get("creator") or "user", options=options, description=args.get("description"),
-            rollback_of=args.get("rollback_of"), owner="%s@%s:%d" % (getpass.getuser(), socket.gethostname(), os.getpid()))
+            rollback_of=args.get("rollback_of"), owner="%s@%s:%d" % (getpass.getuser(), socket.gethostname(), os.getpid()),
+            lease_seconds=int(args.get("lease_seconds") or DEFAULT_LEASE))
         deployment_id = deployment["deployment_id"]
         target_groups, classic_elbs = service.load_balancers(settings)
         plan = {"target_groups": target_groups, "classic_elbs": classic_elbs, "aws": aws}
@@ -125,7 +142,8 @@ class ActionModule(ActionBase):
             "options": options, "steps": service.host_steps(bool(target_groups or classic_elbs)),
             "target_groups": target_groups, "classic_elbs": classic_elbs, "triggers": settings.get("triggers") or [],
             "account_id": controller.account_id(aws) if settings.get("triggers") else None,
-            "ledger": args.get("ledger"), "aws": aws, "location": fetched["location"], "reuse_deployment": args.get("reuse_deployment"),
+            "ledger": args.get("ledger"), "aws": aws, "lease_seconds": int(args.get("lease_seconds") or DEFAULT_LEASE),
+            "location": fetched["location"], "reuse_deployment": args.get("reuse_deployment"),
         }
         if options["alarms"].get("enabled") and options["alarms"].get("names"):
             check = self._alarms(plan)
@@ -141,6 +159,25 @@ class ActionModule(ActionBase):
             message += ". Marked Failed (TIMEOUT) the deployment(s) %s whose controller stopped without finishing" % ", ".join(orphaned)
         return {"changed": True, "deployment_id": deployment_id, "plan": plan, "appspec_warnings": warnings,
                 "orphaned": orphaned, "msg": message}
+
+    @staticmethod
+    def _preview(group, fetched, spec, options, planned, by_host, balancers):
+        """Check mode: the plan (batches, hosts, the events each would run) with nothing recorded or touched."""
+        steps = service.host_steps(bool(balancers[0] or balancers[1]))
+        events = []
+        for step in steps:
+            events.extend(step if isinstance(step, list) else [step])
+        hooks = spec.get("hooks") or {}
+        per_event = ["%s%s" % (e, " (%s)" % ", ".join(script["location"] for script in hooks[e]) if hooks.get(e) else "") for e in events]
+        batches = [list(batch) for batch in planned.batches]
+        lines = ["Check mode: nothing is recorded or changed. Plan for %s: %s, %s, minimum healthy %d of %d" % (
+            group, fetched["location"], options["deployment_config"], planned.minimum, len(by_host))]
+        for number, batch in enumerate(batches, 1):
+            lines.append("batch %d: %s" % (number, ", ".join("%s (%s)" % (n, by_host[n]["instance_id"]) for n in batch)))
+        lines.append("each host runs: %s" % "; ".join(per_event))
+        lines.append("ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the scripts of the revision each host ran last")
+        return {"changed": False, "deployment_id": None, "msg": "\n".join(lines),
+                "plan": {"hosts": [], "serial": [1], "note": "check mode", "batches": batches, "events": events}}
 
     @staticmethod
     def _fetch(args, aws):
@@ -182,7 +219,7 @@ class ActionModule(ActionBase):
             if not check.ok:
                 book.update_status(deployment_id, "Stopped", "ALARM_ACTIVE", check.message)
                 return {"changed": True, "proceed": False, "status": "Stopped", "error_code": "ALARM_ACTIVE", "msg": check.message}
-        book.renew_lease(deployment_id)
+        book.renew_lease(deployment_id, lease_seconds=plan.get("lease_seconds") or DEFAULT_LEASE)
         return {"changed": False, "proceed": True, "status": current["status"]}
 
     # ----------------------------------------------------------------- stop (from another process)
@@ -204,6 +241,10 @@ class ActionModule(ActionBase):
     # ----------------------------------------------------------------- finish
     def _finish(self):
         plan = self._task.args["deployment"]
+        if not plan.get("deployment_id"):
+            # Nothing was deployed (check mode, or every instance already up to date).
+            return {"changed": False, "deployment_id": None, "status": "Succeeded", "msg": plan.get("note") or "nothing deployed",
+                    "rollback": None, "overview": {}, "out_of_service": [], "error": None}
         book = controller.ledger(plan)
         deployment_id = plan["deployment_id"]
         deployment = book.get_deployment(deployment_id, include_instances=True)

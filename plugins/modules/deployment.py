@@ -103,6 +103,12 @@ options:
   rollback_of:
     description: With O(state=started), the deployment this one rolls back; the ledger links the two both ways.
     type: str
+  lease_seconds:
+    description:
+      - How long the deployment holds its group without a sign of life from its controller (renewed after every host and batch).
+        When a controller dies, the next deployment to the group marks this one Failed (V(TIMEOUT)) once the lease ran out.
+    type: int
+    default: 300
   creator:
     description: Who started the deployment, V(user) or V(rollback).
     type: str

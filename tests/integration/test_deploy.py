@@ -295,3 +295,57 @@ def test_an_alarm_mid_deployment_stops_it_and_rolls_back(world, aws, fleet_hosts
     assert registered(aws, arn) == set(bound)
     for host in bound.values():
         assert serving(world, host) == "sample-app 1.0.0"
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 3)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    result = world.ansible_playbook(
+        PLAYBOOK, inventory(world, tmp_path, "CodeDeployDefault.HalfAtATime"),
+        extra_vars={"deployment_group": "web_production", "revision": revision(tmp_path, "v1"), "codedeploy_ledger": ledger_path},
+        options=["--check"])
+    assert "Check mode: nothing is recorded or changed" in result.stdout
+    assert "batch 1:" in result.stdout and "batch 2:" in result.stdout
+    assert "ValidateService (scripts/validate_service.sh)" in result.stdout and "BlockTraffic" in result.stdout
+    assert not os.path.exists(ledger_path)
+    for host in bound.values():
+        assert world.fleet.ssh(host, "test -e /opt/codedeploy-agent && echo touched || echo untouched").strip() == "untouched"
+
+
+def test_update_outdated_instances_only_deploys_just_the_new_instance(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 2, load_balancer=False)
+    inv = inventory(world, tmp_path, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    rev = revision(tmp_path, "v1")
+    deploy(world, inv, rev, ledger_path, check=True)
+    newcomer = world.launch_bound(aws, 1, {"Role": "web"})
+    deploy(world, inv, rev, ledger_path, check=True, update_outdated_instances_only=True)
+    latest = last_deployment(ledger_path)
+    assert [i["instance_id"] for i in latest["instances"]] == list(newcomer)
+    again = deploy(world, inv, rev, ledger_path, check=True, update_outdated_instances_only=True)
+    assert "Nothing to deploy: every instance of web_production already runs" in again.stdout
+    assert last_deployment(ledger_path)["deployment_id"] == latest["deployment_id"]
+
+
+def test_a_controller_killed_mid_run_leaves_an_orphan_the_next_run_reports(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 3, load_balancer=False)
+    inv = inventory(world, tmp_path, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    args = ["ansible-playbook", "-i", inv, PLAYBOOK, "-e", json.dumps({
+        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 3), "codedeploy_ledger": ledger_path,
+        "codedeploy_lease_seconds": 2})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        orphan = _wait_for(_first_host_done(ledger_path), "the first host to finish")
+    finally:
+        os.killpg(running.pid, 9)
+        running.wait()
+    # Nothing renews the killed controller's 2 s lease any more: wait until the ledger says it ran out.
+    _wait_for(lambda: ledgers.open_ledger(ledger_path).get_deployment(orphan["deployment_id"], include_instances=False)["lease_expired"],
+              "the killed controller's lease to run out", limit=60)
+    result = deploy(world, inv, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Marked Failed (TIMEOUT) the deployment(s) %s" % orphan["deployment_id"] in result.stdout
+    dead = ledgers.open_ledger(ledger_path).get_deployment(orphan["deployment_id"])
+    assert dead["status"] == "Failed" and dead["error"]["code"] == "TIMEOUT"
