@@ -349,3 +349,47 @@ def test_a_controller_killed_mid_run_leaves_an_orphan_the_next_run_reports(world
     assert "Marked Failed (TIMEOUT) the deployment(s) %s" % orphan["deployment_id"] in result.stdout
     dead = ledgers.open_ledger(ledger_path).get_deployment(orphan["deployment_id"])
     assert dead["status"] == "Failed" and dead["error"]["code"] == "TIMEOUT"
+
+
+def test_the_rollback_playbook_redeploys_an_earlier_revision_from_the_hosts(world, aws, fleet_hosts, tmp_path):
+    bound, arn = fleet(world, aws, 2)
+    inv = inventory(world, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inv, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
+    first = last_deployment(ledger_path)
+    deploy(world, inv, revision(tmp_path, "v2", "2.0.0"), ledger_path, check=True)
+    result = world.ansible_playbook(os.path.join(paths.REPO, "playbooks", "rollback.yml"), inv, extra_vars={
+        "deployment_group": "web_production", "deployment_id": first["deployment_id"], "codedeploy_ledger": ledger_path})
+    rollback = last_deployment(ledger_path)
+    assert rollback["creator"] == "rollback" and rollback["status"] == "Succeeded", result.stdout[-2000:]
+    assert rollback["revision"]["sha256"] == first["revision"]["sha256"]
+    assert all("no download" in next(e for e in i["events"] if e["event"] == "DownloadBundle")["message"] for i in rollback["instances"])
+    assert registered(aws, arn) == set(bound)
+    for host in bound.values():
+        assert serving(world, host) == "sample-app 1.0.0"
+
+
+def test_triggers_publish_codedeploy_notifications(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 2, load_balancer=False)
+    sns, sqs = world.moto.client("sns"), world.moto.client("sqs")
+    topic = sns.create_topic(Name="ops")["TopicArn"]
+    queue = sqs.create_queue(QueueName="ops")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    inv = inventory(world, tmp_path, load_balancer=False, extra=(
+        "        triggers: [{name: ops, target: \"%s\", events: [DeploymentStart, DeploymentSuccess, InstanceSuccess]}]\n" % topic))
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inv, revision(tmp_path, "v1"), ledger_path, check=True)
+    deployment_id = last_deployment(ledger_path)["deployment_id"]
+    messages = []
+    for _attempt in range(10):
+        batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            break
+        messages += [json.loads(m["Body"]) for m in batch]
+    assert all(m["eventTriggerName"] == "ops" and m["deploymentId"] == deployment_id for m in messages)
+    statuses = sorted(m.get("status") or m.get("instanceStatus") for m in messages)
+    assert statuses.count("Succeeded") == len(bound), statuses  # one InstanceSuccess per host
+    assert "CREATED" in statuses or "IN_PROGRESS" in statuses, statuses  # DeploymentStart
+    assert "SUCCEEDED" in statuses, statuses  # DeploymentSuccess
+    assert "FAILED" not in statuses
