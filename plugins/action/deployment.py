@@ -14,6 +14,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import time
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -144,6 +145,7 @@ class ActionModule(ActionBase):
             "account_id": controller.account_id(aws) if settings.get("triggers") else None,
             "ledger": args.get("ledger"), "aws": aws, "lease_seconds": int(args.get("lease_seconds") or DEFAULT_LEASE),
             "location": fetched["location"], "reuse_deployment": args.get("reuse_deployment"),
+            "batches": [list(batch) for batch in planned.batches], "bake_after": list(planned.bake_after),
         }
         if options["alarms"].get("enabled") and options["alarms"].get("names"):
             check = self._alarms(plan)
@@ -219,8 +221,30 @@ class ActionModule(ActionBase):
             if not check.ok:
                 book.update_status(deployment_id, "Stopped", "ALARM_ACTIVE", check.message)
                 return {"changed": True, "proceed": False, "status": "Stopped", "error_code": "ALARM_ACTIVE", "msg": check.message}
+        bake = self._bake_seconds(plan, self._task.args.get("batch_hosts") or [])
+        if bake > 0:
+            # Zonal deployments bake after each zone; the alarms are watched for the whole bake.
+            from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import watch_alarms
+            alarms = plan["options"]["alarms"]
+            if alarms.get("enabled") and alarms.get("names"):
+                check = watch_alarms(controller.aws_client("cloudwatch", plan.get("aws")), alarms["names"], bake,
+                                     alarms.get("ignore_poll_alarm_failure", False), interval=min(10.0, max(bake / 5.0, 0.5)))
+                if not check.ok:
+                    book.update_status(deployment_id, "Stopped", "ALARM_ACTIVE", "%s (during the %d s bake)" % (check.message, bake))
+                    return {"changed": True, "proceed": False, "status": "Stopped", "error_code": "ALARM_ACTIVE", "msg": check.message}
+            else:
+                time.sleep(bake)
         book.renew_lease(deployment_id, lease_seconds=plan.get("lease_seconds") or DEFAULT_LEASE)
-        return {"changed": False, "proceed": True, "status": current["status"]}
+        return {"changed": False, "proceed": True, "baked": bake, "status": current["status"]}
+
+    @staticmethod
+    def _bake_seconds(plan, batch_hosts):
+        """The bake (monitor) time after the batch that just ran: the plan batch holding these hosts."""
+        batch_hosts = set(batch_hosts)
+        for index, batch in enumerate(plan.get("batches") or []):
+            if batch_hosts & set(batch):
+                return int((plan.get("bake_after") or [0] * (index + 1))[index] or 0)
+        return 0
 
     # ----------------------------------------------------------------- stop (from another process)
     def _request_stop(self):

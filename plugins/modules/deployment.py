@@ -16,7 +16,8 @@ description:
     orders the hosts (unhealthy first) and plans the batches from the deployment configuration, checks the
     group's alarms and publishes DeploymentStart. It returns the plan for M(rollout.codedeploy.deploy_host).
   - With O(state=batch), after each batch, it stops the deployment on a stop request (V(MANUAL_STOP)) or an
-    alarm (V(ALARM_ACTIVE)) and renews the deployment's lease in the ledger.
+    alarm (V(ALARM_ACTIVE)), bakes after each zone of a zonal deployment while watching the alarms, and renews the
+    deployment's lease in the ledger.
   - With O(state=stop_requested) it asks a deployment that another process runs to stop after its current batch
     (optionally rolling back); that process sees the request after the batch.
   - With O(state=finished) it applies CodeDeploy's success rule, records the final status with its error code
@@ -91,6 +92,12 @@ options:
     description: With O(state=stop_requested), roll the stopped deployment back to the last good revision.
     type: bool
     default: false
+  batch_hosts:
+    description:
+      - With O(state=batch), the hosts of the batch that just ran (C(ansible_play_batch)); a zonal deployment bakes after
+        the batch that ends a zone, watching the alarms meanwhile.
+    type: list
+    elements: str
   reuse_deployment:
     description:
       - With O(state=started), deploy the revision of this earlier deployment from the archives it left on the hosts

@@ -393,3 +393,64 @@ def test_triggers_publish_codedeploy_notifications(world, aws, fleet_hosts, tmp_
     assert "CREATED" in statuses or "IN_PROGRESS" in statuses, statuses  # DeploymentStart
     assert "SUCCEEDED" in statuses, statuses  # DeploymentSuccess
     assert "FAILED" not in statuses
+
+
+ZONAL = """\
+deployment_configs:
+  ZoneByZone:
+    minimum_healthy_hosts: {type: HOST_COUNT, value: 0}
+    zonal_config:
+      first_zone_monitor_duration_in_seconds: 6
+      monitor_duration_in_seconds: 6
+      minimum_healthy_hosts_per_zone: {type: HOST_COUNT, value: 0}
+"""
+
+
+def test_a_zonal_deployment_bakes_after_each_zone_and_an_alarm_during_the_bake_stops_it(world, aws, fleet_hosts, tmp_path):
+    first_zone = world.launch_bound(aws, 2, {"Role": "web"}, zone="us-east-1a")
+    second_zone = world.launch_bound(aws, 2, {"Role": "web"}, zone="us-east-1b")
+    cloudwatch = world.moto.client("cloudwatch")
+    cloudwatch.put_metric_alarm(AlarmName="zone-5xx", MetricName="Errors", Namespace="Test", Statistic="Sum", Period=60,
+                                EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="zone-5xx", StateValue="OK", StateReason="test")
+    path = inventory(world, tmp_path, "ZoneByZone", load_balancer=False, extra="        alarms: {names: [zone-5xx]}\n")
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(text.replace("applications:\n", ZONAL + "applications:\n", 1))
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    running = _start_in_background(world, path, revision(tmp_path, "v1"), ledger_path)
+    try:
+        def first_zone_done():
+            deployment = _first_host_done(ledger_path)()
+            return deployment if deployment and deployment["overview"]["Succeeded"] >= 2 else None
+        deployment = _wait_for(first_zone_done, "the first zone to finish")
+        cloudwatch.set_alarm_state(AlarmName="zone-5xx", StateValue="ALARM", StateReason="errors in the first zone")
+        output, _unused = running.communicate(timeout=300)
+    finally:
+        running.kill()
+    final = ledgers.open_ledger(ledger_path).get_deployment(deployment["deployment_id"])
+    assert final["status"] == "Stopped" and final["error"]["code"] == "ALARM_ACTIVE", output[-3000:]
+    assert "zone-5xx" in final["error"]["message"]
+    by_id = {i["instance_id"]: i["status"] for i in final["instances"]}
+    assert {by_id[i] for i in first_zone} == {"Succeeded"}
+    assert {by_id[i] for i in second_zone} == {"Skipped"}
+
+
+def test_a_zonal_deployment_waits_the_monitor_duration_between_zones(world, aws, fleet_hosts, tmp_path):
+    first_zone = world.launch_bound(aws, 1, {"Role": "web"}, zone="us-east-1a")
+    second_zone = world.launch_bound(aws, 1, {"Role": "web"}, zone="us-east-1b")
+    path = inventory(world, tmp_path, "ZoneByZone", load_balancer=False)
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(text.replace("applications:\n", ZONAL + "applications:\n", 1))
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, path, revision(tmp_path, "v1"), ledger_path, check=True)
+    final = last_deployment(ledger_path)
+    by_id = {i["instance_id"]: i for i in final["instances"]}
+    (first,), (second,) = [by_id[i] for i in first_zone], [by_id[i] for i in second_zone]
+    assert final["status"] == "Succeeded"
+    # The ledger's own times: the second zone started only after the first zone's 6 s bake.
+    gap = ledgers.parse_time(second["start"]) - ledgers.parse_time(first["end"])
+    assert gap.total_seconds() >= 6
