@@ -157,6 +157,8 @@ HINTS = {
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INVALID_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 _SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$")
+# An EventBridge bus as a trigger target: the events go there with CodeDeploy's detail-types.
+_EVENT_BUS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9/_.-]+$")
 # Characters EC2 filter values treat as wildcards or escapes: values holding them are never pushed down.
 _FILTER_SPECIAL = ("*", "?", "\\")
 _MISSING = object()
@@ -702,9 +704,9 @@ def _normalize_triggers(spec):
             raise SelectionError(path + ".name", "two triggers are named %s. Trigger names must be unique" % _quote(name))
         names.add(name)
         target = _text(item.get("target"), path + ".target", "an SNS topic ARN")
-        if not _SNS_ARN_RE.match(target):
-            raise SelectionError(path + ".target", "is not an SNS topic ARN like "
-                                 "arn:aws:sns:us-east-1:123456789012:topic", target)
+        if not (_SNS_ARN_RE.match(target) or _EVENT_BUS_ARN_RE.match(target)):
+            raise SelectionError(path + ".target", "is neither an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:topic nor "
+                                 "an EventBridge bus ARN like arn:aws:events:us-east-1:123456789012:event-bus/default", target)
         events = []
         for position, event in enumerate(_list(item.get("events"), path + ".events", "[DeploymentFailure]")):
             event = _choice(event, TRIGGER_EVENTS, "%s.events[%d]" % (path, position), "a trigger event")

@@ -454,3 +454,44 @@ def test_a_zonal_deployment_waits_the_monitor_duration_between_zones(world, aws,
     # The ledger's own times: the second zone started only after the first zone's 6 s bake.
     gap = ledgers.parse_time(second["start"]) - ledgers.parse_time(first["end"])
     assert gap.total_seconds() >= 6
+
+
+def test_triggers_send_eventbridge_events_to_a_bus(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 1, load_balancer=False)
+    events, sqs = world.moto.client("events"), world.moto.client("sqs")
+    queue = sqs.create_queue(QueueName="bus-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="codedeploy", EventPattern=json.dumps({"source": ["rollout.codedeploy"]}))
+    events.put_targets(Rule="codedeploy", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    inv = inventory(world, tmp_path, load_balancer=False, extra=(
+        "        triggers: [{name: bus, target: \"%s\", events: [DeploymentSuccess]}]\n" % bus))
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inv, revision(tmp_path, "v1"), ledger_path, check=True)
+    received = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+    assert [e["detail-type"] for e in received] == ["CodeDeploy Deployment State-change Notification"]
+    assert received[0]["detail"]["deploymentId"] == last_deployment(ledger_path)["deployment_id"]
+    assert received[0]["detail"]["state"] == "SUCCESS"
+
+
+def test_a_stop_request_with_rollback_restores_the_touched_hosts(world, aws, fleet_hosts, tmp_path):
+    bound, _arn = fleet(world, aws, 3, load_balancer=False)
+    inv = inventory(world, tmp_path, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inv, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
+    good = last_deployment(ledger_path)
+    running = _start_in_background(world, inv, _slow_revision(tmp_path, "v2", "2.0.0", 2), ledger_path)
+    try:
+        deployment = _wait_for(_first_host_done(ledger_path, previous=good["deployment_id"]), "the first host of v2 to finish")
+        world.ansible_playbook(os.path.join(paths.REPO, "playbooks", "stop.yml"), "localhost,", options=["-c", "local"],
+                               extra_vars={"deployment_id": deployment["deployment_id"], "rollback": True, "codedeploy_ledger": ledger_path})
+        output, _unused = running.communicate(timeout=300)
+    finally:
+        running.kill()
+    book = ledgers.open_ledger(ledger_path)
+    stopped = book.get_deployment(deployment["deployment_id"])
+    assert stopped["status"] == "Stopped" and stopped["error"]["code"] == "MANUAL_STOP", output[-3000:]
+    rollback = book.get_deployment(stopped["rollback_info"]["rollback_deployment_id"])
+    assert rollback["status"] == "Succeeded" and rollback["revision"]["sha256"] == good["revision"]["sha256"]
+    for host in bound.values():
+        assert serving(world, host) == "sample-app 1.0.0"
