@@ -31,6 +31,7 @@ from world import paths  # noqa: E402  (after the sys.path entry)
 paths.ensure_collection_link()
 sys.path.insert(0, paths.COLLECTIONS_ROOT)
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils import deployment_config  # noqa: E402
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledger_api  # noqa: E402
 
 STEPS = (
@@ -54,7 +55,11 @@ def bookkeeping(location, hosts, batch, reopen):
 
     instances = [{"instance_id": "i-%08d" % n, "host": "web-%04d" % n, "zone": "us-east-1%s" % "abc"[n % 3]} for n in range(hosts)]
     calls = 1
-    ledger().instance_history("web", "production", [i["instance_id"] for i in instances])
+    history = ledger().instance_history("web", "production", [i["instance_id"] for i in instances])
+    # The plan is part of the figure: order (unhealthy first) and batches for 1,000 hosts.
+    plan = deployment_config.plan_deployment("CodeDeployDefault.HalfAtATime", [
+        {"name": i["host"], "healthy": (history.get(i["instance_id"]) or {}).get("status") != "Failed", "zone": i["zone"]} for i in instances])
+    assert sum(plan.batch_sizes) == hosts
     deployment_id = ledger().create_deployment("web", "production", "dg-1", {"s3": {"bucket": "b", "key": "k", "sha256": "a" * 64}},
                                                "CodeDeployDefault.HalfAtATime", instances)["deployment_id"]
     ledger().update_status(deployment_id, "InProgress")
@@ -112,7 +117,7 @@ def main(argv=None):
     elapsed, _peak, calls, size = run(args.hosts, args.batch, args.reopen, traced=False)
     _elapsed, peak, _calls, _size = run(args.hosts, args.batch, args.reopen, traced=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("ledger bookkeeping, SQLite, %d hosts x 13 events, %d ledger calls%s" % (
+    print("planning + ledger bookkeeping, SQLite, %d hosts x 13 events, %d ledger calls%s" % (
         args.hosts, calls, " (ledger opened for every call)" if args.reopen else ""))
     print("  wall time          %.2f s   (goal < 2 s with planning; %.2f ms per call)" % (elapsed, 1000.0 * elapsed / calls))
     print("  peak traced memory %.1f MB  (tracemalloc, Python allocations)" % (peak / 1024.0 / 1024.0))
