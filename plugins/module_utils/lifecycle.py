@@ -203,11 +203,11 @@ class HostDeployment(object):
         reuse = self.params.get("reuse_deployment")
         if reuse:
             source_dir = self.layout.deployment_dir(self.group_id, reuse)
-            spec, source_root = self._revision_of(source_dir)
             source_archive = os.path.join(source_dir, "deployment-archive")
             if not os.path.isdir(source_archive):
-                raise LifecycleError("the archive of %s is no longer on this host (%s): redeploy from the revision's source"
-                                     % (reuse, source_archive))
+                raise LifecycleError("the archive of %s is no longer on this host (%s; hosts keep the last max_revisions archives): "
+                                     "redeploy that revision from its source with rollout.codedeploy.deploy" % (reuse, source_archive))
+            spec, source_root = self._revision_of(source_dir)
             _link_tree(source_archive, archive)
             root = os.path.join(archive, os.path.relpath(source_root, source_archive))
             how = "reused the archive of %s (no download)" % reuse
