@@ -51,17 +51,7 @@ from __future__ import absolute_import, division, print_function
 
 import time
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-    HAS_BOTO3 = True
-except ImportError:  # pragma: no cover - the controller always has botocore with amazon.aws
-    HAS_BOTO3 = False
-
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stand-in so that ``except ClientError`` works without botocore."""
-
-    class BotoCoreError(Exception):  # type: ignore[no-redef]
-        """Stand-in so that ``except BotoCoreError`` works without botocore."""
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import HAS_BOTO3, BotoCoreError, ClientError  # noqa: F401
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
