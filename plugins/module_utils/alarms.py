@@ -33,7 +33,7 @@ from __future__ import absolute_import, division, print_function
 import time
 from collections import namedtuple
 
-from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import HAS_BOTO3, BotoCoreError, ClientError  # noqa: F401
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
 
 __metaclass__ = type  # pylint: disable=invalid-name
 

@@ -6,7 +6,7 @@ works in code that ansible-test imports on a Python without boto3. One place for
 from __future__ import absolute_import, division, print_function
 
 try:
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: F401  (re-exported)
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: F401  pylint: disable=unused-import
     HAS_BOTO3 = True
 except ImportError:  # pragma: no cover - the controller always has botocore with amazon.aws
     HAS_BOTO3 = False

@@ -52,7 +52,7 @@ import difflib
 import json
 import re
 
-from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import HAS_BOTO3, BotoCoreError, ClientError  # noqa: F401
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
