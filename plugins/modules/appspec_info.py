@@ -37,7 +37,6 @@ attributes:
     description: Returns details on what has changed when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 options:
@@ -53,6 +52,8 @@ notes:
     directory as the revision root.
 seealso:
   - module: rollout.codedeploy.revision
+extends_documentation_fragment:
+  - rollout.codedeploy.attributes
 """
 
 EXAMPLES = r"""

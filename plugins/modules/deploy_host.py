@@ -24,18 +24,12 @@ author:
   - rollout.codedeploy maintainers (@rollout)
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: none
   diff_mode:
-    description: Returns details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
 options:
   deployment:
     description: The plan that M(rollout.codedeploy.deployment) returned with O(rollout.codedeploy.deployment#module:state=started).
@@ -44,6 +38,9 @@ options:
 seealso:
   - module: rollout.codedeploy.deployment
   - module: rollout.codedeploy.lifecycle
+extends_documentation_fragment:
+  - rollout.codedeploy.attributes
+  - rollout.codedeploy.attributes.action
 """
 
 EXAMPLES = r"""

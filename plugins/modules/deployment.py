@@ -27,18 +27,16 @@ author:
   - rollout.codedeploy maintainers (@rollout)
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: none
+    support: full
+    details:
+      - With O(state=started) in check mode the revision is fetched into the controller's cache and validated, and the plan (batches,
+        hosts, the events and scripts each host would run) is returned as C(msg); nothing is recorded in the ledger and no host is
+        touched. The other states then have nothing to do.
   diff_mode:
-    description: Returns details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
 options:
   state:
     description: Which step of the deployment to run.
@@ -124,6 +122,9 @@ options:
 seealso:
   - module: rollout.codedeploy.deploy_host
   - module: rollout.codedeploy.deployment_info
+extends_documentation_fragment:
+  - rollout.codedeploy.attributes
+  - rollout.codedeploy.attributes.action
 """
 
 EXAMPLES = r"""

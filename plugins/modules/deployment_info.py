@@ -36,7 +36,6 @@ attributes:
     description: Returns details on what has changed when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 options:
@@ -82,6 +81,7 @@ notes:
 seealso:
   - module: rollout.codedeploy.revision
 extends_documentation_fragment:
+  - rollout.codedeploy.attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
 """

@@ -26,19 +26,13 @@ author:
   - rollout.codedeploy maintainers (@rollout)
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: In check mode nothing runs; the result lists, per event, the scripts that would run.
   diff_mode:
-    description: Returns details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
 options:
   deployment_id:
     description: The deployment's id, C(d-) followed by 9 upper-case letters and digits.
@@ -121,6 +115,9 @@ options:
     default: false
 notes:
   - The module returns C(failed) when an event fails; its result still carries every event's status, error code and log tail.
+extends_documentation_fragment:
+  - rollout.codedeploy.attributes
+  - rollout.codedeploy.attributes.action
 """
 
 EXAMPLES = r"""

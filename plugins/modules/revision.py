@@ -29,17 +29,14 @@ requirements:
   - PyYAML
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - The bundle is built in a temporary directory to compute its sha256; nothing is written to O(dest) or S3.
   diff_mode:
-    description: Returns details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details:
       - The diff shows the sha256 of the local bundle and of the S3 object before and after.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 options:
@@ -96,6 +93,7 @@ seealso:
   - module: rollout.codedeploy.appspec_info
   - module: amazon.aws.s3_object
 extends_documentation_fragment:
+  - rollout.codedeploy.attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
