@@ -17,7 +17,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
@@ -25,21 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from world import paths  # noqa: E402  (after the sys.path entry)
 from world.world import World  # noqa: E402
 
-INVENTORY = """\
-    plugin: rollout.codedeploy.codedeploy
-    regions: [us-east-1]
-    endpoint_url: {endpoint}
-    hostnames: [tag:Name]
-    ansible_host_source: [tag:FleetAddress]
-    applications:
-      web:
-        deployment_groups:
-          production:
-            ec2_tag_filters: [{{key: Role, value: web}}]
-            deployment_config: CodeDeployDefault.AllAtOnce
-            load_balancer: {{target_groups: [web-tg]}}
-            file_exists_behavior: OVERWRITE
-    """
+WEB_PRODUCTION = {"ec2_tag_filters": [{"key": "Role", "value": "web"}], "deployment_config": "CodeDeployDefault.AllAtOnce",
+                  "load_balancer": {"target_groups": ["web-tg"]}, "file_exists_behavior": "OVERWRITE"}
 
 
 def timed(world, args):
@@ -62,9 +48,7 @@ def main(argv=None):
         bound = world.launch_bound(aws, args.hosts, {"Role": "web"})
         arn = aws.target_group("web-tg")
         aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8080} for i in bound])
-        inventory = os.path.join(work, "web.codedeploy.yml")
-        with open(inventory, "w", encoding="utf-8") as handle:
-            handle.write(textwrap.dedent(INVENTORY).format(endpoint=world.moto.endpoint))
+        inventory = world.codedeploy_inventory(os.path.join(work, "web.codedeploy.yml"), {"web": {"production": WEB_PRODUCTION}})
         ledger = os.path.join(work, "ledger.sqlite3")
         static = os.path.join(work, "hosts.ini")
         with open(static, "w", encoding="utf-8") as handle:

@@ -11,7 +11,6 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.rollout.codedeploy.plugins.action.lifecycle import ActionModule as LifecycleAction
 from ansible_collections.rollout.codedeploy.plugins.module_utils import service
-from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import utc_now
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import controller
 
 
@@ -55,13 +54,12 @@ class ActionModule(LifecycleAction):
                 record, error = controller.traffic_step(balancers, step, instance)
                 events.append(record)
                 ledger.record_events(deployment_id, instance, [record])
-                blocked = step == "BlockTraffic" or (blocked and step != "AllowTraffic")
+                # Out of its load balancers from BlockTraffic (even a failed one) until AllowTraffic.
+                blocked = step == "BlockTraffic"
                 if error:
                     failed = {"failed": True, "failed_event": step, "error_code": record["error_code"], "msg": "%s failed on %s (%s): %s" % (
                         step, host, deployment_id, error)}
                     break
-                if step == "AllowTraffic":
-                    blocked = False
 
         status = "Failed" if failed else "Succeeded"
         ledger.finish_instance(deployment_id, instance, status, error_code=(failed or {}).get("error_code"),
@@ -85,7 +83,7 @@ class ActionModule(LifecycleAction):
             current = ledger.get_deployment(deployment_id, include_instances=False)
             if current["status"] in service.TERMINAL:
                 return False, "the deployment is %s" % current["status"]
-            if ledger.stop_request(deployment_id):
+            if current.get("stop_request"):
                 return False, "a stop was requested"
             if ledger.try_start_instance(deployment_id, instance, plan["max_unhealthy"]):
                 return True, None
@@ -116,7 +114,3 @@ class ActionModule(LifecycleAction):
         if plan.get("deployment_root"):
             args["deployment_root"] = plan["deployment_root"]
         return args
-
-
-def _now():
-    return utc_now()

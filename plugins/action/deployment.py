@@ -11,9 +11,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
 import time
 
 from ansible.errors import AnsibleActionFail
@@ -121,8 +118,7 @@ class ActionModule(ActionBase):
             application, group_name, group_id, revision, planned.to_dict() if hasattr(planned, "to_dict") else options["deployment_config"],
             [{"instance_id": by_host[name]["instance_id"], "host": name, "zone": by_host[name].get("zone")} for name in planned.hosts],
             creator=args.get("creator") or "user", options=options, description=args.get("description"),
-            rollback_of=args.get("rollback_of"), owner="%s@%s:%d" % (getpass.getuser(), socket.gethostname(), os.getpid()),
-            lease_seconds=int(args.get("lease_seconds") or DEFAULT_LEASE))
+            rollback_of=args.get("rollback_of"), lease_seconds=int(args.get("lease_seconds") or DEFAULT_LEASE))
         deployment_id = deployment["deployment_id"]
         target_groups, classic_elbs = service.load_balancers(settings)
         plan = {"target_groups": target_groups, "classic_elbs": classic_elbs, "aws": aws}
@@ -211,7 +207,7 @@ class ActionModule(ActionBase):
         current = book.get_deployment(deployment_id, include_instances=False)
         if current["status"] in service.TERMINAL:
             return {"changed": False, "proceed": False, "status": current["status"]}
-        request = book.stop_request(deployment_id)
+        request = current.get("stop_request")
         if request:
             book.update_status(deployment_id, "Stopped", "MANUAL_STOP", "stopped on request%s after the current batch" % (
                 " of %s" % request.get("requested_by") if request.get("requested_by") else ""))
@@ -258,7 +254,7 @@ class ActionModule(ActionBase):
             return {"changed": False, "deployment_id": deployment_id, "status": current["status"],
                     "msg": "%s is already %s; nothing to stop" % (deployment_id, current["status"])}
         rollback = bool(args.get("rollback"))
-        book.request_stop(deployment_id, rollback=rollback, requested_by="%s@%s" % (getpass.getuser(), socket.gethostname()))
+        book.request_stop(deployment_id, rollback=rollback)
         return {"changed": True, "deployment_id": deployment_id, "status": current["status"],
                 "msg": "asked %s to stop after its current batch%s" % (deployment_id, " and roll back" if rollback else "")}
 
@@ -314,7 +310,7 @@ class ActionModule(ActionBase):
         event = {"Failed": "DEPLOYMENT_FAILURE"}.get(deployment["status"])
         if deployment["status"] == "Stopped":
             event = "DEPLOYMENT_STOP_ON_ALARM" if error_code == "ALARM_ACTIVE" else "DEPLOYMENT_STOP_ON_REQUEST"
-        asked = (book.stop_request(deployment["deployment_id"]) or {}).get("rollback") and event == "DEPLOYMENT_STOP_ON_REQUEST"
+        asked = (deployment.get("stop_request") or {}).get("rollback") and event == "DEPLOYMENT_STOP_ON_REQUEST"
         if not event or not (asked or (auto.get("enabled") and event in (auto.get("events") or ["DEPLOYMENT_FAILURE"]))):
             return None
         good = book.last_successful(plan["application"], plan["deployment_group"])

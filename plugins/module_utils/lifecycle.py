@@ -14,7 +14,6 @@ scripts of the last revision that installed successfully on this host (none on a
 deployment: a successful no-op); every other event runs the current revision's scripts.
 """
 
-import datetime
 import json
 import os
 import shutil
@@ -34,8 +33,7 @@ FAILED = "Failed"
 SKIPPED = "Skipped"
 
 
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+utc_now = hooks.utc_timestamp
 
 
 class LifecycleError(Exception):

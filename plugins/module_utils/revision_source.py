@@ -73,12 +73,8 @@ def parse_location(revision):
     return {"type": "local", "path": os.path.abspath(os.path.expanduser(revision))}
 
 
-def _sha256(path):
-    return bundles.sha256_file(path)
-
-
 def _cache_put(cache, path, sha256=None, move=True):
-    sha256 = sha256 or _sha256(path)
+    sha256 = sha256 or bundles.sha256_file(path)
     btype = bundles.detect_type(path)
     target = os.path.join(cache, "%s.%s" % (sha256, btype))
     if not os.path.exists(target):
@@ -141,7 +137,7 @@ def _local(source, cache):
             btype = bundles.detect_type(path)
         except bundles.BundleError as exc:
             raise RevisionError("revision %s is not a zip, tar or tgz bundle: %s" % (path, exc.message), "INVALID_REVISION")
-        return _result(source, path, _sha256(path), btype, path, False)
+        return _result(source, path, bundles.sha256_file(path), btype, path, False)
     raise RevisionError("revision %s does not exist on the controller; give a revision directory, a bundle, or s3://bucket/key" % path)
 
 
@@ -177,7 +173,7 @@ def _s3(source, client, cache):
         tmp.close()
         os.unlink(tmp.name)
         raise RevisionError("revision %s could not be downloaded: %s" % (location, _client_error(exc)), "REVISION_MISSING")
-    sha256 = _sha256(tmp.name)
+    sha256 = bundles.sha256_file(tmp.name)
     if meta_sha and meta_sha != sha256:
         os.unlink(tmp.name)
         raise RevisionError("revision %s: its content has sha256 %s but its metadata says %s; upload it again" % (location, sha256, meta_sha),

@@ -9,7 +9,7 @@ import os
 import time
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
-from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import utc_now
+from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import utc_timestamp as utc_now
 
 try:
     import boto3

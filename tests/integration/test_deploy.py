@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import subprocess
-import textwrap
 import time
 
 import pytest
@@ -18,23 +17,12 @@ pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 PLAYBOOK = os.path.join(paths.REPO, "playbooks", "deploy.yml")
 
 
-def inventory(world, tmp_path, config="CodeDeployDefault.OneAtATime", load_balancer=True, extra=""):
-    path = tmp_path / "web.codedeploy.yml"
-    balancer = "        load_balancer: {target_groups: [web-tg]}\n" if load_balancer else ""
-    path.write_text(textwrap.dedent("""\
-        plugin: rollout.codedeploy.codedeploy
-        regions: [us-east-1]
-        endpoint_url: {endpoint}
-        hostnames: [tag:Name]
-        ansible_host_source: [tag:FleetAddress]
-        applications:
-          web:
-            deployment_groups:
-              production:
-                ec2_tag_filters: [{{key: Role, value: web}}]
-                deployment_config: {config}
-        """).format(endpoint=world.moto.endpoint, config=config) + balancer + extra)
-    return str(path)
+def inventory(world, tmp_path, config="CodeDeployDefault.OneAtATime", load_balancer=True, deployment_configs=None, **settings):
+    group = {"ec2_tag_filters": [{"key": "Role", "value": "web"}], "deployment_config": config}
+    if load_balancer:
+        group["load_balancer"] = {"target_groups": ["web-tg"]}
+    group.update(settings)
+    return world.codedeploy_inventory(str(tmp_path / "web.codedeploy.yml"), {"web": {"production": group}}, deployment_configs)
 
 
 def fleet(world, aws, count, load_balancer=True):
@@ -187,7 +175,7 @@ def test_an_orphaned_deployment_is_marked_failed_and_the_next_one_proceeds(world
 
 def test_auto_rollback_restores_the_previous_revision_and_the_load_balancer(world, aws, fleet_hosts, tmp_path):
     bound, arn = fleet(world, aws, 3)
-    inv = inventory(world, tmp_path, extra="        auto_rollback: {enabled: true, events: [DEPLOYMENT_FAILURE]}\n")
+    inv = inventory(world, tmp_path, auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
     ledger_path = str(tmp_path / "ledger.sqlite3")
     deploy(world, inv, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
     good = last_deployment(ledger_path)
@@ -274,8 +262,7 @@ def test_an_alarm_mid_deployment_stops_it_and_rolls_back(world, aws, fleet_hosts
     cloudwatch.put_metric_alarm(AlarmName="web-5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
                                 Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
     cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="test")
-    inv = inventory(world, tmp_path, extra="        alarms: {names: [web-5xx]}\n"
-                                           "        auto_rollback: {enabled: true, events: [DEPLOYMENT_STOP_ON_ALARM]}\n")
+    inv = inventory(world, tmp_path, alarms={"names": ["web-5xx"]}, auto_rollback={"enabled": True, "events": ["DEPLOYMENT_STOP_ON_ALARM"]})
     ledger_path = str(tmp_path / "ledger.sqlite3")
     deploy(world, inv, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
     good = last_deployment(ledger_path)
@@ -376,8 +363,8 @@ def test_triggers_publish_codedeploy_notifications(world, aws, fleet_hosts, tmp_
     queue = sqs.create_queue(QueueName="ops")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
-    inv = inventory(world, tmp_path, load_balancer=False, extra=(
-        "        triggers: [{name: ops, target: \"%s\", events: [DeploymentStart, DeploymentSuccess, InstanceSuccess]}]\n" % topic))
+    inv = inventory(world, tmp_path, load_balancer=False,
+                    triggers=[{"name": "ops", "target": topic, "events": ["DeploymentStart", "DeploymentSuccess", "InstanceSuccess"]}])
     ledger_path = str(tmp_path / "ledger.sqlite3")
     deploy(world, inv, revision(tmp_path, "v1"), ledger_path, check=True)
     deployment_id = last_deployment(ledger_path)["deployment_id"]
@@ -395,15 +382,9 @@ def test_triggers_publish_codedeploy_notifications(world, aws, fleet_hosts, tmp_
     assert "FAILED" not in statuses
 
 
-ZONAL = """\
-deployment_configs:
-  ZoneByZone:
-    minimum_healthy_hosts: {type: HOST_COUNT, value: 0}
-    zonal_config:
-      first_zone_monitor_duration_in_seconds: 6
-      monitor_duration_in_seconds: 6
-      minimum_healthy_hosts_per_zone: {type: HOST_COUNT, value: 0}
-"""
+ZONAL = {"ZoneByZone": {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 0},
+                        "zonal_config": {"first_zone_monitor_duration_in_seconds": 6, "monitor_duration_in_seconds": 6,
+                                         "minimum_healthy_hosts_per_zone": {"type": "HOST_COUNT", "value": 0}}}}
 
 
 def test_a_zonal_deployment_bakes_after_each_zone_and_an_alarm_during_the_bake_stops_it(world, aws, fleet_hosts, tmp_path):
@@ -413,11 +394,7 @@ def test_a_zonal_deployment_bakes_after_each_zone_and_an_alarm_during_the_bake_s
     cloudwatch.put_metric_alarm(AlarmName="zone-5xx", MetricName="Errors", Namespace="Test", Statistic="Sum", Period=60,
                                 EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
     cloudwatch.set_alarm_state(AlarmName="zone-5xx", StateValue="OK", StateReason="test")
-    path = inventory(world, tmp_path, "ZoneByZone", load_balancer=False, extra="        alarms: {names: [zone-5xx]}\n")
-    with open(path) as handle:
-        text = handle.read()
-    with open(path, "w") as handle:
-        handle.write(text.replace("applications:\n", ZONAL + "applications:\n", 1))
+    path = inventory(world, tmp_path, "ZoneByZone", load_balancer=False, deployment_configs=ZONAL, alarms={"names": ["zone-5xx"]})
     ledger_path = str(tmp_path / "ledger.sqlite3")
     running = _start_in_background(world, path, revision(tmp_path, "v1"), ledger_path)
     try:
@@ -440,11 +417,7 @@ def test_a_zonal_deployment_bakes_after_each_zone_and_an_alarm_during_the_bake_s
 def test_a_zonal_deployment_waits_the_monitor_duration_between_zones(world, aws, fleet_hosts, tmp_path):
     first_zone = world.launch_bound(aws, 1, {"Role": "web"}, zone="us-east-1a")
     second_zone = world.launch_bound(aws, 1, {"Role": "web"}, zone="us-east-1b")
-    path = inventory(world, tmp_path, "ZoneByZone", load_balancer=False)
-    with open(path) as handle:
-        text = handle.read()
-    with open(path, "w") as handle:
-        handle.write(text.replace("applications:\n", ZONAL + "applications:\n", 1))
+    path = inventory(world, tmp_path, "ZoneByZone", load_balancer=False, deployment_configs=ZONAL)
     ledger_path = str(tmp_path / "ledger.sqlite3")
     deploy(world, path, revision(tmp_path, "v1"), ledger_path, check=True)
     final = last_deployment(ledger_path)
@@ -464,8 +437,7 @@ def test_triggers_send_eventbridge_events_to_a_bus(world, aws, fleet_hosts, tmp_
     events.put_rule(Name="codedeploy", EventPattern=json.dumps({"source": ["rollout.codedeploy"]}))
     events.put_targets(Rule="codedeploy", Targets=[{"Id": "queue", "Arn": queue_arn}])
     bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"
-    inv = inventory(world, tmp_path, load_balancer=False, extra=(
-        "        triggers: [{name: bus, target: \"%s\", events: [DeploymentSuccess]}]\n" % bus))
+    inv = inventory(world, tmp_path, load_balancer=False, triggers=[{"name": "bus", "target": bus, "events": ["DeploymentSuccess"]}])
     ledger_path = str(tmp_path / "ledger.sqlite3")
     deploy(world, inv, revision(tmp_path, "v1"), ledger_path, check=True)
     received = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]

@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import textwrap
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -85,24 +84,13 @@ def show_reach(world):
         raise FleetError("not every selected host answered:\n%s\n%s" % (ping.stdout, ping.stderr))
 
 
-INVENTORY = """\
-    plugin: rollout.codedeploy.codedeploy
-    regions: [us-east-1]
-    endpoint_url: {endpoint}
-    hostnames: [tag:Name]
-    ansible_host_source: [tag:FleetAddress]
-    applications:
-      web:
-        deployment_groups:
-          production:
-            ec2_tag_set:
-              - [{{key: Env, value: demo}}]
-              - [{{key: Role, value: web}}]
-            autoscaling_groups: [web-asg]
-            deployment_config: CodeDeployDefault.OneAtATime
-            load_balancer: {{target_groups: [web-tg]}}
-            auto_rollback: {{enabled: true, events: [DEPLOYMENT_FAILURE]}}
-    """
+WEB_PRODUCTION = {
+    "ec2_tag_set": [[{"key": "Env", "value": "demo"}], [{"key": "Role", "value": "web"}]],
+    "autoscaling_groups": ["web-asg"],
+    "deployment_config": "CodeDeployDefault.OneAtATime",
+    "load_balancer": {"target_groups": ["web-tg"]},
+    "auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+}
 
 
 def upload(world, work, name, version, fail_validate=False):
@@ -165,9 +153,7 @@ def deployments(world):
     """Deploy 1.0.0 through the target group, then a 2.0.0 whose ValidateService fails and is rolled back."""
     work = tempfile.mkdtemp(prefix="rollout-demo-")
     ledger = os.path.join(world.fleet.state, "ledger.sqlite3")
-    inventory = os.path.join(world.fleet.state, "demo.codedeploy.yml")
-    with open(inventory, "w", encoding="utf-8") as handle:
-        handle.write(textwrap.dedent(INVENTORY).format(endpoint=world.moto.endpoint))
+    inventory = world.codedeploy_inventory(os.path.join(world.fleet.state, "demo.codedeploy.yml"), {"web": {"production": WEB_PRODUCTION}})
     try:
         step("The inventory plugin selects deployment group web/production (tag set Env=demo AND Role=web, plus web-asg)")
         print(world.ansible(["ansible-inventory", "-i", inventory, "--graph", "web_production"]).stdout)

@@ -120,6 +120,22 @@ class World:
             yaml.safe_dump(data, handle, sort_keys=False)
         return path
 
+    def codedeploy_inventory(self, path, groups, deployment_configs=None):
+        """Write a ``rollout.codedeploy.codedeploy`` inventory whose hosts are reached at their fleet address.
+
+        ``groups`` maps application -> deployment group -> settings (the inventory file's keys).
+        """
+        data = {"plugin": "rollout.codedeploy.codedeploy", "regions": [REGION], "endpoint_url": self.moto.endpoint,
+                "hostnames": ["tag:Name"], "ansible_host_source": ["tag:%s" % ADDRESS_TAG]}
+        if deployment_configs:
+            data["deployment_configs"] = deployment_configs
+        data["applications"] = {app: {"deployment_groups": dgs} for app, dgs in groups.items()}
+        if not path.endswith((".codedeploy.yml", ".codedeploy.yaml")):
+            raise ValueError("codedeploy inventory files must end in .codedeploy.yml: %s" % path)
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(data, handle, sort_keys=False)
+        return path
+
     def ansible(self, args, env=None, check=True, timeout=900):
         """Run an Ansible command line (``ansible-playbook ...``) in this world; return the CompletedProcess."""
         proc = subprocess.run(args, env=self.env(env), capture_output=True, text=True, timeout=timeout, check=False, cwd=paths.REPO)
