@@ -20,10 +20,13 @@ revision is refused with a ``BundleError`` naming that entry:
 * device files, FIFOs, sockets, unknown entry types, encrypted zip entries;
 * the same path as a directory and as a non-directory.
 
-Creating (``create``) is deterministic: entries sorted by path, fixed mtime, uid/gid 0 and
-owner names ``root``, modes normalized to 0755/0644 (the executable bit is kept), a gzip
-header without file name or mtime. The same content gives the same sha256, whatever the
-files' timestamps, owners or umask.
+Creating (``create``) is deterministic: entries sorted by path, uid/gid 0 and owner names
+``root``, modes normalized to 0755/0644 (the executable bit is kept), a gzip header without
+file name or mtime. Regular files keep their modification time (whole seconds), as a bundle
+zipped by hand does, so that the hosts see the files' real times (the agent keeps them too);
+directories and symlinks get the fixed time 1980-01-01, since their times change with every
+editor swap file or excluded entry. The same content and file times give the same sha256,
+whatever the owners, umask or directory times.
 """
 
 import errno
@@ -33,6 +36,7 @@ import hashlib
 import os
 import shutil
 import stat
+import struct
 import tarfile
 import tempfile
 import time
@@ -42,10 +46,15 @@ import zlib
 BUNDLE_TYPES = ("zip", "tar", "tgz")
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
 
-#: The fixed timestamp of every entry ``create`` writes: 1980-01-01T00:00:00Z, the earliest
-#: time a zip entry can carry (so tar and zip bundles say the same thing).
+#: The fixed timestamp ``create`` gives directories and symlinks: 1980-01-01T00:00:00Z, the
+#: earliest time a zip entry's DOS date can carry (so tar and zip bundles say the same thing).
 FIXED_MTIME = 315532800
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: The latest time a zip entry's DOS date can carry.
+_LAST_ZIP_DATE = (2107, 12, 31, 23, 59, 58)
+#: The zip "extended timestamp" extra field (Info-ZIP "UT"), which carries a Unix mtime (UTC) that
+#: unzip prefers over the DOS date (local time, 2-second steps).
+_ZIP_UT = 0x5455
 
 _CHUNK = 1024 * 1024
 _MAX_SYMLINK_TARGET = 4096
@@ -99,16 +108,19 @@ def type_from_name(name):
     return None
 
 
-def detect_type(path):
+def detect_type(path, name=None):
     """The type of a bundle file from its first bytes: ``"zip"``, ``"tar"`` or ``"tgz"``.
+
+    ``name`` is what messages call the file (the revision as the user gave it), default ``path``.
 
     :raises BundleError: when the file is missing or is none of the three.
     """
+    name = name or path
     try:
         with open(path, "rb") as handle:
             head = handle.read(512)
     except (IOError, OSError) as exc:
-        raise BundleError("Cannot read the bundle %s: %s." % (path, exc.strerror or exc))
+        raise BundleError("Cannot read the revision %s: %s." % (name, exc.strerror or exc))
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
         return "zip"
     if head[:2] == b"\x1f\x8b":
@@ -119,13 +131,37 @@ def detect_type(path):
         return "tar"
     if zipfile.is_zipfile(path):  # a zip with a prefix (self-extracting), which unzip reads too
         return "zip"
-    kind = "an empty file" if not head else "not a zip, tar or tgz archive"
-    if head[:3] == b"BZh":
-        kind = "a bzip2 file"
+    raise BundleError(not_an_archive_message(name, head))
+
+
+def not_an_archive_message(name, head):
+    """What to tell about the revision ``name`` whose file starts with the bytes ``head`` and is no archive."""
+    base = os.path.basename(str(name).rstrip("/"))
+    if base.lower() in APPSPEC_NAMES:
+        return ("revision %s is an AppSpec file, not a revision: pass its directory %s or a zip/tar/tgz bundle"
+                % (name, os.path.dirname(str(name)) or "."))
+    if not head:
+        what = "an empty file"
+    elif head[:3] == b"BZh":
+        what = "a bzip2 file"
     elif head[:6] == b"\xfd7zXZ\x00":
-        kind = "an xz file"
-    raise BundleError("The bundle %s is %s: CodeDeploy revisions are zip, tar or tgz (gzip-compressed tar) archives. "
-                      "Rebuild it with rollout.codedeploy.revision or zip/tar." % (path, kind))
+        what = "an xz file"
+    else:
+        what = "its first bytes are %s" % _show_bytes(head[:8])
+    return ("revision %s is not a zip, tar or tgz archive (%s): build it with rollout.codedeploy.revision or pass "
+            "the revision directory" % (name, what))
+
+
+def _show_bytes(head):
+    """``76 65 72 73 ("vers")``: the hex of some bytes, with their text when they are printable ASCII."""
+    shown = " ".join("%02x" % byte for byte in bytearray(head))
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return shown
+    if text and all(32 <= ord(char) < 127 for char in text):
+        return '%s ("%s")' % (shown, text)
+    return shown
 
 
 def _is_old_tar(path):
@@ -183,9 +219,9 @@ def _split_name(name, entry):
 class _Archive(object):
     """A tar/tgz or zip archive opened for listing and reading members."""
 
-    def __init__(self, path, bundle_type=None):
+    def __init__(self, path, bundle_type=None, name=None):
         self.path = path
-        detected = detect_type(path)
+        detected = detect_type(path, name)
         if bundle_type is not None:
             _check_type(bundle_type)
         # The content decides, whatever the declared type says (a "tar" that is gzipped is read as tgz).
@@ -248,10 +284,12 @@ class _Archive(object):
         unix = info.external_attr >> 16 if info.create_system == _UNIX else 0
         ftype = stat.S_IFMT(unix)
         perms = unix & 0o7777
-        try:
-            mtime = time.mktime(info.date_time + (0, 0, -1))
-        except (OverflowError, ValueError):
-            mtime = None
+        mtime = _zip_extra_mtime(info.extra or b"")
+        if mtime is None:
+            try:
+                mtime = time.mktime(info.date_time + (0, 0, -1))  # DOS dates are local time, as unzip reads them
+            except (OverflowError, ValueError):
+                mtime = None
         if info.flag_bits & 0x1:
             raise _Refused(info.filename, "is encrypted; unzip would ask for a password")
         if name.endswith("/") or ftype == stat.S_IFDIR or (not unix and info.external_attr & 0x10):
@@ -580,23 +618,24 @@ def _os_error(exc, bundle_path, dest, entry):
 # Reading the AppSpec without unpacking
 # --------------------------------------------------------------------------------------
 
-def read_appspec(bundle_path):
+def read_appspec(bundle_path, name=None):
     """The AppSpec of a bundle, read from the archive without writing to disk.
 
     Honours the single-top-directory rule (the AppSpec may be in the archive's only
-    top-level directory). The archive is checked like ``unpack`` checks it.
+    top-level directory). The archive is checked like ``unpack`` checks it. ``name`` is what
+    messages call the bundle (the revision as the user gave it), default ``bundle_path``.
 
     :returns: ``(text, member_name)``: the file's text and its name inside the archive.
-    :raises BundleError: unsafe archive, no AppSpec, an AppSpec that is not UTF-8.
+    :raises BundleError: not an archive, unsafe archive, no AppSpec, an AppSpec that is not UTF-8.
     """
-    with _Archive(bundle_path) as archive:
+    with _Archive(bundle_path, name=name) as archive:
         plan = _checked_plan(archive)
-        for name in APPSPEC_NAMES:
-            node = plan.nodes.get((name,))
+        for appspec_name in APPSPEC_NAMES:
+            node = plan.nodes.get((appspec_name,))
             if node is None or node.kind == "dir":
                 continue
             if node.kind == "symlink":
-                resolved = _resolve(plan.nodes, (), name, [_MAX_LINK_STEPS])
+                resolved = _resolve(plan.nodes, (), appspec_name, [_MAX_LINK_STEPS])
                 node = plan.nodes.get(resolved)
                 if node is None or node.kind == "dir":
                     continue
@@ -622,8 +661,40 @@ def read_appspec(bundle_path):
                                   "the file as UTF-8)" % (exc, node.name, bundle_path), entry=node.name)
             return text, node.name
     where = " (nor in its single top-level directory)"
-    raise BundleError("The bundle %s has no appspec.yml at its root%s. Put appspec.yml at the root of the revision "
-                      "directory and build the bundle again." % (bundle_path, where))
+    raise BundleError("The bundle %s has no appspec.yml or appspec.yaml at its root%s. Put appspec.yml at the root of "
+                      "the revision directory and build the bundle again." % (name or bundle_path, where))
+
+
+def check_revision(bundle_path, name=None):
+    """Check that a file is a revision: a zip, tar or tgz archive, safe to unpack, with its AppSpec at the root.
+
+    :returns: ``dict(bundle_type, appspec_text, appspec_member)``.
+    :raises BundleError: naming ``name`` (default ``bundle_path``), what is wrong and what to do.
+    """
+    text, member = read_appspec(bundle_path, name=name)
+    return {"bundle_type": detect_type(bundle_path, name), "appspec_text": text, "appspec_member": member}
+
+
+def directory_appspec(path):
+    """The AppSpec file of a revision directory (at its root, or in its only subdirectory, as in a bundle), or None."""
+    for candidate in (path, _only_subdirectory(path)):
+        if candidate is None:
+            continue
+        for name in APPSPEC_NAMES:
+            found = os.path.join(candidate, name)
+            if os.path.isfile(found):
+                return found
+    return None
+
+
+def _only_subdirectory(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    if len(names) != 1 or not os.path.isdir(os.path.join(path, names[0])):
+        return None
+    return os.path.join(path, names[0])
 
 
 # --------------------------------------------------------------------------------------
@@ -631,14 +702,15 @@ def read_appspec(bundle_path):
 # --------------------------------------------------------------------------------------
 
 class _Source(object):
-    __slots__ = ("name", "kind", "mode", "target", "path")
+    __slots__ = ("name", "kind", "mode", "target", "path", "mtime")
 
-    def __init__(self, name, kind, mode, path, target=None):
+    def __init__(self, name, kind, mode, path, target=None, mtime=FIXED_MTIME):
         self.name = name
         self.kind = kind
         self.mode = mode
         self.path = path
         self.target = target
+        self.mtime = mtime
 
 
 def create(source_dir, dest_path, bundle_type="tgz", exclude=None):
@@ -737,13 +809,41 @@ def _collect(source, skip, patterns):
                 walk(path, relative + "/")
             elif stat.S_ISREG(info.st_mode):
                 mode = 0o755 if info.st_mode & 0o111 else 0o644
-                items.append(_Source(relative, "file", mode, path))
+                items.append(_Source(relative, "file", mode, path, mtime=_file_mtime(info)))
             else:
                 raise BundleError("Cannot bundle %s: %s is not a regular file, directory or symlink (a FIFO, socket or "
                                   "device); remove it or exclude it." % (source, relative), entry=relative)
 
     walk(source, "")
     return items
+
+
+def _file_mtime(info):
+    """A file's modification time in whole seconds, as tar keeps it (a time before 1970 becomes 0)."""
+    return max(0, int(info.st_mtime))
+
+
+def _zip_date(mtime):
+    """The DOS date of a zip entry for ``mtime`` (UTC, clamped to what the format can hold)."""
+    moment = tuple(time.gmtime(mtime)[:6])
+    return min(max(moment, FIXED_ZIP_DATE), _LAST_ZIP_DATE)
+
+
+def _zip_extra(mtime):
+    """The extended timestamp extra field holding ``mtime`` (modification time only)."""
+    return struct.pack("<HHBl", _ZIP_UT, 5, 1, min(mtime, 0x7FFFFFFF))
+
+
+def _zip_extra_mtime(extra):
+    """The Unix mtime of a zip entry's extended timestamp extra field, or None."""
+    offset = 0
+    while offset + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[offset:offset + 4])
+        body = extra[offset + 4:offset + 4 + size]
+        if tag == _ZIP_UT and len(body) >= 5 and body[0] & 1:
+            return struct.unpack("<l", body[1:5])[0]
+        offset += 4 + size
+    return None
 
 
 def _write_tar(tmp, items, compress):
@@ -754,7 +854,7 @@ def _write_tar(tmp, items, compress):
             try:
                 for item in items:
                     info = tarfile.TarInfo(item.name)
-                    info.mtime = FIXED_MTIME
+                    info.mtime = item.mtime
                     info.uid = info.gid = 0
                     info.uname = info.gname = "root"
                     info.mode = item.mode
@@ -780,8 +880,10 @@ def _write_zip(tmp, items):
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for item in items:
             name = item.name + "/" if item.kind == "dir" else item.name
-            info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_DATE)
+            info = zipfile.ZipInfo(name, date_time=_zip_date(item.mtime))
             info.create_system = _UNIX
+            if item.kind == "file":
+                info.extra = _zip_extra(item.mtime)
             if item.kind == "dir":
                 info.external_attr = ((stat.S_IFDIR | item.mode) << 16) | 0x10
                 info.compress_type = zipfile.ZIP_STORED

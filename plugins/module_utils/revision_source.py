@@ -10,6 +10,13 @@ A revision is given as (DESIGN.md section 4):
 
 The bundle is read from its source once per deployment; every host receives the cached copy (or pulls a presigned URL).
 An S3 object carrying ``sha256`` metadata (as ``rollout.codedeploy.revision`` uploads it) already in the cache is not downloaded again.
+
+Whatever is fetched is checked to be a revision before it is returned: a zip, tar or tgz archive, safe to unpack, with
+appspec.yml (or appspec.yaml) at its root or in its single top-level directory.  An AppSpec file given instead of its
+directory, or a file that is no archive, is refused with a message naming the value and the fix.
+
+Credentials never leave this module: the ``location`` and ``source`` it returns and every message it raises have URL
+query credentials and userinfo replaced by REDACTED (``redaction.py``); only the download itself uses the real URL.
 """
 
 import hashlib
@@ -23,6 +30,7 @@ from urllib.parse import parse_qs, urlparse
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
+from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_revision, redact_url
 
 DEFAULT_CACHE = "~/.ansible/codedeploy/bundles"
 
@@ -31,6 +39,7 @@ class RevisionError(Exception):
     """The revision cannot be had; ``code`` is CodeDeploy's (REVISION_MISSING, INVALID_REVISION)."""
 
     def __init__(self, message, code="REVISION_MISSING"):
+        message = redact_url(message)  # a message may quote a presigned URL: never its credentials
         super(RevisionError, self).__init__(message)
         self.message = message
         self.code = code
@@ -73,9 +82,9 @@ def parse_location(revision):
     return {"type": "local", "path": os.path.abspath(os.path.expanduser(revision))}
 
 
-def _cache_put(cache, path, sha256=None, move=True):
+def _cache_put(cache, path, sha256=None, move=True, name=None):
     sha256 = sha256 or bundles.sha256_file(path)
-    btype = bundles.detect_type(path)
+    btype = bundles.detect_type(path, name)
     target = os.path.join(cache, "%s.%s" % (sha256, btype))
     if not os.path.exists(target):
         if move:
@@ -99,7 +108,11 @@ def fetch(revision, s3_client=None, cache=DEFAULT_CACHE):
     """Resolve and fetch a revision into the cache. Returns a dict describing it:
 
     ``bundle`` (cached path), ``sha256``, ``bundle_type``, ``location`` (for people), ``source`` (normalized),
-    ``env`` (the BUNDLE_* source for hook environments: {"s3": {...}} or {"git": {...}} or None), ``downloaded`` (bool).
+    ``env`` (the BUNDLE_* source for hook environments: {"s3": {...}} or {"git": {...}} or None), ``downloaded`` (bool),
+    ``appspec_text`` and ``appspec_member`` (the AppSpec read from the bundle while checking it, and its name there).
+    ``location`` and ``source`` are redacted (no URL credentials): they are safe to record and show.
+
+    Raises RevisionError (INVALID_REVISION for something that is not a revision: no archive, no AppSpec at the root).
     """
     source = parse_location(revision)
     cache = os.path.expanduser(cache)
@@ -116,13 +129,24 @@ def fetch(revision, s3_client=None, cache=DEFAULT_CACHE):
 
 
 def _result(source, path, sha256, btype, location, downloaded, env=None):
-    return {"bundle": path, "sha256": sha256, "bundle_type": btype, "location": location, "source": source,
-            "env": env, "downloaded": downloaded}
+    """The fetch result for the bundle at ``path``, once it is checked to be a revision."""
+    location = redact_url(location)
+    try:
+        checked = bundles.check_revision(path, name=location)
+    except bundles.BundleError as exc:
+        message = exc.message if location in exc.message else "revision %s cannot be used: %s" % (location, exc.message)
+        raise RevisionError(message, "INVALID_REVISION")
+    return {"bundle": path, "sha256": sha256, "bundle_type": checked["bundle_type"] or btype, "location": location,
+            "source": redact_revision(source), "env": redact_revision(env), "downloaded": downloaded,
+            "appspec_text": checked["appspec_text"], "appspec_member": checked["appspec_member"]}
 
 
 def _local(source, cache):
     path = source["path"]
     if os.path.isdir(path):
+        if bundles.directory_appspec(path) is None:
+            raise RevisionError("revision %s has no appspec.yml or appspec.yaml at its root: put the AppSpec at the root of the "
+                                "revision directory, or pass the directory that holds it" % path, "INVALID_REVISION")
         tmp = tempfile.NamedTemporaryFile(dir=cache, suffix=".tmp", delete=False)
         tmp.close()
         try:
@@ -136,7 +160,7 @@ def _local(source, cache):
         try:
             btype = bundles.detect_type(path)
         except bundles.BundleError as exc:
-            raise RevisionError("revision %s is not a zip, tar or tgz bundle: %s" % (path, exc.message), "INVALID_REVISION")
+            raise RevisionError(exc.message, "INVALID_REVISION")
         return _result(source, path, bundles.sha256_file(path), btype, path, False)
     raise RevisionError("revision %s does not exist on the controller; give a revision directory, a bundle, or s3://bucket/key" % path)
 
@@ -179,10 +203,10 @@ def _s3(source, client, cache):
         raise RevisionError("revision %s: its content has sha256 %s but its metadata says %s; upload it again" % (location, sha256, meta_sha),
                             "INVALID_REVISION")
     try:
-        target, sha256, btype = _cache_put(cache, tmp.name, sha256)
+        target, sha256, btype = _cache_put(cache, tmp.name, sha256, name=location)
     except bundles.BundleError as exc:
         os.unlink(tmp.name)
-        raise RevisionError("revision %s is not a zip, tar or tgz bundle: %s" % (location, exc.message), "INVALID_REVISION")
+        raise RevisionError(exc.message, "INVALID_REVISION")
     return _result(source, target, sha256, btype, location, True, env)
 
 
@@ -206,7 +230,11 @@ def _url(source, cache):
         os.unlink(tmp.name)
         raise RevisionError("revision %s has sha256 %s, not %s: refusing it" % (source["url"], digest.hexdigest(), source["sha256"]),
                             "INVALID_REVISION")
-    target, sha256, btype = _cache_put(cache, tmp.name, source["sha256"])
+    try:
+        target, sha256, btype = _cache_put(cache, tmp.name, source["sha256"], name=redact_url(source["url"]))
+    except bundles.BundleError as exc:
+        os.unlink(tmp.name)
+        raise RevisionError(exc.message, "INVALID_REVISION")
     return _result(source, target, sha256, btype, source["url"], True)
 
 
@@ -223,6 +251,9 @@ def _git(source, cache):
         if archive.returncode != 0:
             raise RevisionError("revision git %s@%s cannot be archived: %s" % (source["repo"], source["commit"], archive.stderr.decode()))
         subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        if bundles.directory_appspec(tree) is None:
+            raise RevisionError("revision git %s@%s has no appspec.yml or appspec.yaml at its root: commit the AppSpec at the root "
+                                "of the repository" % (source["repo"], source["commit"]), "INVALID_REVISION")
         tmp = os.path.join(work, "bundle.tgz")
         made = bundles.create(tree, tmp, "tgz")
         target, sha256, btype = _cache_put(cache, tmp, made["sha256"])

@@ -14,8 +14,8 @@ short_description: Build a CodeDeploy revision bundle and upload it to S3
 version_added: 0.1.0
 description:
   - Bundles a revision directory (with C(appspec.yml) at its root) into a zip, tar or tgz archive,
-    deterministically, so the same content always gives the same sha256, whatever the files'
-    timestamps, owners or the umask.
+    deterministically, so the same files (content, executable bit, modification time) always give the
+    same sha256, whatever their owners, the umask or the directories' timestamps.
   - Refuses a directory whose AppSpec is missing or invalid, with the CodeDeploy agent's message and the
     file, line and key of the problem; by default also refuses hook scripts missing from the revision.
   - Optionally uploads the bundle to S3 with its sha256 in the object metadata (C(x-amz-meta-sha256)).
@@ -83,9 +83,13 @@ options:
     type: bool
     default: true
 notes:
-  - Entries are sorted by path, with mtime 1980-01-01T00:00:00Z, owner C(root:root) (uid and gid 0), mode
-    C(0755) for directories and executable files and C(0644) for other files; symlinks are kept when they
-    stay inside the revision, and refused otherwise (as unpacking would refuse them). Special files are refused.
+  - Entries are sorted by path, with owner C(root:root) (uid and gid 0), mode C(0755) for directories and
+    executable files and C(0644) for other files; symlinks are kept when they stay inside the revision, and
+    refused otherwise (as unpacking would refuse them). Special files are refused.
+  - Regular files keep their modification time (whole seconds), which the hosts get back when they unpack the
+    bundle, as with the CodeDeploy agent; directories and symlinks get the fixed time 1980-01-01T00:00:00Z. The
+    sha256 therefore changes when a file's content, executable bit or modification time changes, not with the
+    owners, the umask or the directories' times.
   - The bundle written to O(dest) is not part of the bundle when O(dest) lies inside O(path).
   - The upload needs C(s3:GetObject) (to compare the sha256; with C(s3:ListBucket) too, S3 answers 404 rather than
     403 for a key that does not exist yet) and C(s3:PutObject).
@@ -210,6 +214,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import appspec as spec
 from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle
+from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_url
 
 CONTENT_TYPES = {"zip": "application/zip", "tar": "application/x-tar", "tgz": "application/gzip"}
 METADATA_KEY = "sha256"
@@ -266,7 +271,7 @@ def location(bucket, key, version):
     url = "s3://%s/%s" % (bucket, key)
     if version:
         url += "?versionId=" + quote(version, safe="")
-    return url
+    return redact_url(url)
 
 
 def main():
@@ -310,7 +315,7 @@ def main():
             module.atomic_move(built, dest)
 
         result = dict(path=dest, sha256=digest, bundle_type=bundle_type, size=info["size"], entries=info["entries"],
-                      bucket=bucket, key=key, version=None, etag=None, location=dest, uploaded=False)
+                      bucket=bucket, key=key, version=None, etag=None, location=redact_url(dest), uploaded=False)
         before_s3 = None
         if bucket:
             client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())

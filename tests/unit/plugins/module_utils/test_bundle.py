@@ -12,6 +12,7 @@ import io
 import os
 import stat
 import tarfile
+import time
 import zipfile
 
 import pytest
@@ -466,7 +467,8 @@ def test_truncated_archive_is_refused_and_cleaned(tmp_path, kind):
 # create: deterministic, round trip, refusals
 # --------------------------------------------------------------------------------------
 
-def _revision(root, when):
+def _revision(root, when, dir_when=None):
+    """A revision directory whose files were modified at ``when`` and its directories and symlinks at ``dir_when``."""
     os.makedirs(os.path.join(root, "scripts"))
     os.makedirs(os.path.join(root, "app", "empty"))
     files = {"appspec.yml": (APPSPEC, 0o664), "scripts/start.sh": (b"#!/bin/sh\necho hi\n", 0o775),
@@ -478,16 +480,20 @@ def _revision(root, when):
             handle.write(data)
         os.chmod(path, mode)
     os.symlink("scripts/start.sh", os.path.join(root, "start"))
+    dir_when = when if dir_when is None else dir_when
     for directory, dirs, names in os.walk(root):
         for name in dirs + names:
-            os.utime(os.path.join(directory, name), (when, when), follow_symlinks=False)
+            path = os.path.join(directory, name)
+            stamp = when if os.path.isfile(path) and not os.path.islink(path) else dir_when
+            os.utime(path, (stamp, stamp), follow_symlinks=False)
+    os.utime(root, (dir_when, dir_when))
     return root
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar", "tgz"])
-def test_create_is_deterministic_across_mtimes_modes_and_umask(tmp_path, kind):
-    first = _revision(str(tmp_path / "one"), 1600000000)
-    second = _revision(str(tmp_path / "two"), 1700000000)
+def test_create_is_deterministic_across_directory_times_modes_and_umask(tmp_path, kind):
+    first = _revision(str(tmp_path / "one"), 1600000000, dir_when=1600000000)
+    second = _revision(str(tmp_path / "two"), 1600000000, dir_when=1700000000)
     os.chmod(os.path.join(second, "scripts/lib.sh"), 0o644)   # both normalize to 0644
     os.chmod(os.path.join(second, "appspec.yml"), 0o600)
     a = B.create(first, str(tmp_path / ("a." + kind)), kind)
@@ -507,6 +513,33 @@ def test_create_is_deterministic_across_mtimes_modes_and_umask(tmp_path, kind):
     assert B.create(first, str(tmp_path / ("d." + kind)), kind)["sha256"] != a["sha256"]
 
 
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz"])
+def test_create_sha256_follows_file_times(tmp_path, kind):
+    first = _revision(str(tmp_path / "one"), 1600000000)
+    a = B.create(first, str(tmp_path / ("a." + kind)), kind)["sha256"]
+    assert B.create(first, str(tmp_path / ("b." + kind)), kind)["sha256"] == a
+    os.utime(os.path.join(first, "app/server.py"), (1600000100, 1600000100))
+    assert B.create(first, str(tmp_path / ("c." + kind)), kind)["sha256"] != a
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz"])
+@pytest.mark.parametrize("when", [1600000001, 1700000000, 100])
+def test_create_then_unpack_keeps_file_times(tmp_path, kind, when):
+    source = _revision(str(tmp_path / "rev"), when, dir_when=1650000000)
+    B.create(source, str(tmp_path / ("b." + kind)), kind)
+    root = B.unpack(str(tmp_path / ("b." + kind)), str(tmp_path / "out"))
+    for rel in ("appspec.yml", "scripts/start.sh", "app/server.py", "app/\u00e9t\u00e9.txt"):
+        assert os.stat(os.path.join(root, rel)).st_mtime == when, rel
+    # directories get the fixed time: theirs change with every swap file or excluded entry
+    assert os.stat(os.path.join(root, "app")).st_mtime == B.FIXED_MTIME
+
+
+def test_zip_dos_date_is_read_when_there_is_no_extended_time(tmp_path):
+    path = make_zip(tmp_path / "b.zip", GOOD)
+    root = B.unpack(path, str(tmp_path / "out"))
+    assert os.stat(os.path.join(root, "good.txt")).st_mtime == time.mktime((2023, 11, 14, 12, 0, 0, 0, 0, -1))
+
+
 def test_created_tar_headers_are_normalized(tmp_path):
     source = _revision(str(tmp_path / "rev"), 1600000000)
     B.create(source, str(tmp_path / "b.tgz"), "tgz")
@@ -517,7 +550,9 @@ def test_created_tar_headers_are_normalized(tmp_path):
         members = archive.getmembers()
     names = [m.name for m in members]
     assert names == sorted(names, key=lambda n: n.split("/"))
-    assert set((m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members) == set([(0, 0, "root", "root", B.FIXED_MTIME)])
+    assert set((m.uid, m.gid, m.uname, m.gname) for m in members) == set([(0, 0, "root", "root")])
+    assert set(m.mtime for m in members if m.isfile()) == set([1600000000])
+    assert set(m.mtime for m in members if not m.isfile()) == set([B.FIXED_MTIME])
     modes = dict((m.name, m.mode) for m in members)
     assert modes["scripts/start.sh"] == 0o755 and modes["app/server.py"] == 0o755
     assert modes["scripts/lib.sh"] == 0o644 and modes["appspec.yml"] == 0o644 and modes["app/empty"] == 0o755
@@ -532,7 +567,8 @@ def test_created_zip_is_readable_by_zipfile_with_unix_modes(tmp_path):
         infos = dict((i.filename, i) for i in archive.infolist())
     assert stat.S_IMODE(infos["scripts/start.sh"].external_attr >> 16) == 0o755
     assert stat.S_ISLNK(infos["start"].external_attr >> 16)
-    assert set(i.date_time for i in infos.values()) == set([B.FIXED_ZIP_DATE])
+    assert set(i.date_time for i in infos.values() if not i.is_dir() and i.filename != "start") == set([(2020, 9, 13, 12, 26, 40)])
+    assert set(i.date_time for i in infos.values() if i.is_dir() or i.filename == "start") == set([B.FIXED_ZIP_DATE])
     assert "app/empty/" in infos
 
 
@@ -613,3 +649,67 @@ def test_gzip_stream_is_a_plain_gzip(tmp_path):
     B.create(source, str(tmp_path / "b.tar"), "tar")
     with gzip.open(str(tmp_path / "b.tgz")) as handle:
         assert handle.read() == open(str(tmp_path / "b.tar"), "rb").read()
+
+
+# --------------------------------------------------------------------------------------
+# Is it a revision? (not an archive, an AppSpec given instead of its directory, no AppSpec)
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, content, words", [
+    ("x.zip", b"\x13\x37\xca\xfe\x00\x01\x02\x03" * 100, "revision {path} is not a zip, tar or tgz archive (its first bytes are 13 37 ca fe"),
+    ("x.tgz", b"version: 0.0\nos: linux\n", 'its first bytes are 76 65 72 73 69 6f 6e 3a ("version:")'),
+    ("appspec.yml", b"version: 0.0\nos: linux\n", "revision {path} is an AppSpec file, not a revision: pass its directory {dir}"),
+    ("appspec.yaml", b"version: 0.0\nos: linux\n", "is an AppSpec file, not a revision"),
+    ("x.tar", b"", "is not a zip, tar or tgz archive (an empty file)"),
+])
+def test_not_an_archive_names_the_value_and_the_fix(tmp_path, name, content, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for call in (B.detect_type, B.check_revision, B.read_appspec):
+        with pytest.raises(B.BundleError) as info:
+            call(str(path))
+        assert words.format(path=path, dir=tmp_path) in info.value.message
+        assert "rollout.codedeploy.revision" in info.value.message or "zip/tar/tgz bundle" in info.value.message
+
+
+def test_messages_use_the_given_name(tmp_path):
+    path = tmp_path / "cached.tmp"
+    path.write_bytes(b"<html>denied</html>")
+    with pytest.raises(B.BundleError) as info:
+        B.check_revision(str(path), name="s3://bucket/app.zip")
+    assert "revision s3://bucket/app.zip is not a zip" in info.value.message and "cached.tmp" not in info.value.message
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz"])
+@pytest.mark.parametrize("entries, member", [
+    (GOOD, "appspec.yml"),
+    ([("appspec.yaml", "file", APPSPEC, 0o644)], "appspec.yaml"),
+    ([("app/", "dir", None, 0o755), ("app/appspec.yml", "file", APPSPEC, 0o644), ("app/x", "file", b"x", 0o644)], "app/appspec.yml"),
+])
+def test_check_revision_finds_the_appspec(tmp_path, kind, entries, member):
+    path = make(kind, tmp_path / ("b." + kind), entries)
+    checked = B.check_revision(path)
+    assert checked == {"bundle_type": kind, "appspec_text": APPSPEC.decode(), "appspec_member": member}
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz"])
+@pytest.mark.parametrize("entries", [
+    [("good.txt", "file", b"x", 0o644)],
+    [("sub/appspec.yml", "file", APPSPEC, 0o644), ("other.txt", "file", b"x", 0o644)],  # not the single top directory
+    [("a/", "dir", None, 0o755), ("a/b/appspec.yml", "file", APPSPEC, 0o644)],  # two levels down
+])
+def test_check_revision_refuses_a_bundle_without_appspec_at_its_root(tmp_path, kind, entries):
+    path = make(kind, tmp_path / ("b." + kind), entries)
+    with pytest.raises(B.BundleError) as info:
+        B.check_revision(path, name="my-app.%s" % kind)
+    assert "my-app.%s has no appspec.yml or appspec.yaml at its root" % kind in info.value.message
+
+
+def test_directory_appspec(tmp_path):
+    assert B.directory_appspec(str(tmp_path)) is None
+    (tmp_path / "only").mkdir()
+    assert B.directory_appspec(str(tmp_path)) is None
+    (tmp_path / "only" / "appspec.yaml").write_bytes(APPSPEC)
+    assert B.directory_appspec(str(tmp_path)) == str(tmp_path / "only" / "appspec.yaml")
+    (tmp_path / "appspec.yml").write_bytes(APPSPEC)
+    assert B.directory_appspec(str(tmp_path)) == str(tmp_path / "appspec.yml")

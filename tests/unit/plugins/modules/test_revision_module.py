@@ -61,9 +61,12 @@ def test_local_bundle_is_idempotent(capsys, tmp_path, source, s3):
     assert first["bundle_type"] == "zip"  # from the name of dest
     assert first["sha256"] == bundle.sha256_file(dest) and first["size"] == os.path.getsize(dest)
     assert first["bucket"] is None and first["version"] is None and first["uploaded"] is False
-    os.utime(os.path.join(source, "appspec.yml"), (1, 1))  # timestamps do not matter
+    os.utime(source, (1, 1))  # directory timestamps do not matter
     second = run(capsys, tmp_path, path=source, dest=dest)
     assert second["changed"] is False and second["sha256"] == first["sha256"]
+    os.utime(os.path.join(source, "appspec.yml"), (1, 1))  # a file's time is kept in the bundle: it is a new one
+    touched = run(capsys, tmp_path, path=source, dest=dest)
+    assert touched["changed"] is True and touched["sha256"] != first["sha256"]
     with open(os.path.join(source, "VERSION"), "w") as handle:
         handle.write("9.9.9\n")
     third = run(capsys, tmp_path, path=source, dest=dest)
