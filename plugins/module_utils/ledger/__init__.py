@@ -29,6 +29,12 @@ What every backend guarantees (tests/integration/test_ledger.py runs the same su
 * Statuses are CodeDeploy's words (``DEPLOYMENT_STATUSES``, ``INSTANCE_STATUSES``,
   ``EVENT_STATUSES``); anything else is refused with a LedgerError.
 
+* No URL credential is stored: the revision record, descriptions, error, instance, event and
+  rollback messages pass through ``redaction.redact_url``/``redact_revision`` before they are written
+  (the controller redacts them already; this is the safety net).
+* ``owner`` names the controller process that holds the lock (``controller_owner``): under Ansible,
+  the ``ansible-playbook`` process and host (not the short-lived worker), and the AWX job when given.
+
 This file holds the API, the factory and the pure helpers both backends share (validation,
 messages, the shape of returned dicts); ``sqlite.py`` and ``dynamodb.py`` hold the storage.
 Standard library only, Python 3.8+ syntax; the DynamoDB backend needs boto3 (controller side).
@@ -39,10 +45,13 @@ from __future__ import absolute_import, division, print_function
 import datetime
 import getpass
 import json
+import multiprocessing
 import os
 import re
 import secrets
 import socket
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_revision, redact_url
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -145,13 +154,57 @@ def new_deployment_id():
     return "d-" + "".join(secrets.choice(ID_ALPHABET) for _position in range(9))
 
 
-def default_owner():
-    """Who runs this controller: ``user@host pid N``."""
+def _user():
     try:
-        user = getpass.getuser()
+        return getpass.getuser()
     except Exception:  # pylint: disable=broad-except  # no user name in a container without passwd entry
-        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    return "%s@%s pid %d" % (user, socket.gethostname(), os.getpid())
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def _program(pid):
+    """The program a process runs, from its command line (``ansible-playbook`` for ``python .../ansible-playbook``), or None."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            words = [os.path.basename(w.decode("utf-8", "replace")) for w in handle.read().split(b"\0") if w]
+    except (OSError, ValueError):
+        return None
+    for word in words[:3]:
+        if word.startswith("ansible"):
+            return word
+    return words[0] if words else None
+
+
+def _parent_pid():
+    """The pid of the process that started this one with multiprocessing (an Ansible worker's parent), or None."""
+    try:
+        parent = multiprocessing.parent_process()
+    except Exception:  # pylint: disable=broad-except  # multiprocessing unusable here: not a worker
+        return None
+    return parent.pid if parent is not None and parent.pid else None
+
+
+def controller_owner(awx_job_id=None, parent_pid=None):
+    """Who holds a deployment's lock: the controller process, not the short-lived worker running this code.
+
+    In an Ansible worker (a multiprocessing child of ``ansible-playbook``) that is the parent:
+    ``ansible-playbook pid N on host (user U)``; elsewhere ``user@host pid N`` of this process.
+    ``awx_job_id`` (the ``awx_job_id`` or ``tower_job_id`` variable under AWX/Tower) adds
+    ``, AWX job J``.  ``parent_pid`` overrides the detected parent (for tests).
+    """
+    parent = parent_pid if parent_pid is not None else _parent_pid()
+    host = socket.gethostname()
+    if parent:
+        owner = "%s pid %d on %s (user %s)" % (_program(parent) or "ansible-playbook", parent, host, _user())
+    else:
+        owner = "%s@%s pid %d" % (_user(), host, os.getpid())
+    if awx_job_id not in (None, ""):
+        owner += ", AWX job %s" % awx_job_id
+    return owner
+
+
+def default_owner(awx_job_id=None):
+    """Who runs this controller (the default owner of a deployment's lock and of stop requests); see ``controller_owner``."""
+    return controller_owner(awx_job_id)
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -225,10 +278,10 @@ def normalize_events(events):
             record["duration"] = _duration(record["start"], record["end"])
         elif record["duration"] is not None:
             record["duration"] = float(record["duration"])
+        record["message"] = redact_url(record["message"])
         tail = record["log_tail"]
         if tail is not None:
-            tail = str(tail)
-            record["log_tail"] = tail[-MAX_LOG_TAIL:]
+            record["log_tail"] = redact_url(str(tail)[-MAX_LOG_TAIL:])
         by_name[record["event"]] = record
     return list(by_name.values())
 
@@ -402,13 +455,14 @@ def new_record(application, deployment_group, deployment_group_id, revision, dep
         "deployment_group_id": deployment_group_id,
         "status": "Created",
         "creator": creator or "user",
-        "description": description,
+        "description": redact_url(description),
         "create_time": now,
         "start_time": None,
         "complete_time": None,
         "error_code": None,
         "error_message": None,
-        "revision": dump_json(revision),
+        # A safety net: whatever the caller passed, no URL credential (presigned query, user:password@) is stored.
+        "revision": dump_json(redact_revision(revision)),
         "deployment_config": dump_json(deployment_config),
         "options": dump_json(options or {}),
         "rollback_deployment_id": None,
@@ -445,7 +499,7 @@ def status_changes(current, status, error_code, error_message, now):
     if error_code is not None:
         changes["error_code"] = error_code
     if error_message is not None:
-        changes["error_message"] = error_message
+        changes["error_message"] = redact_url(error_message)
     if is_terminal(status):
         changes["complete_time"] = now
         changes["lease_expires"] = None
@@ -460,7 +514,9 @@ def instance_changes(status, fields, now, finishing):
     changes = {"status": status}
     extra = {}
     for key, value in fields.items():
-        if key in ("start", "end", "error_code", "message", "host", "zone"):
+        if key == "message":
+            changes[key] = redact_url(value)
+        elif key in ("start", "end", "error_code", "host", "zone"):
             changes[key] = value
         elif key == "out_of_service":
             changes[key] = bool(value)
@@ -540,7 +596,7 @@ class Ledger:
         """Record that ``rollback_id`` rolls back ``triggering_id`` (rollback_info on both)."""
         self._require(triggering_id)
         self._require(rollback_id)
-        self._link(triggering_id, rollback_id, message)
+        self._link(triggering_id, rollback_id, redact_url(message))
 
     def last_successful(self, application, deployment_group):
         """The newest Succeeded deployment of the group (a summary), or None."""

@@ -149,7 +149,7 @@ class SQLiteLedger(model.Ledger):
             try:
                 conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
+                # connect(timeout=...) already sets SQLite's busy timeout; synchronous is per connection.
                 conn.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.Error as exc:
                 raise model.LedgerError("cannot open the ledger %s: %s" % (self.path, exc)) from None
@@ -207,12 +207,19 @@ class SQLiteLedger(model.Ledger):
             pass
 
     def _prepare(self):
+        """Check the schema version, creating or migrating the schema when needed.
+
+        Every fork opens the ledger again, so the common case costs one query: a ledger whose schema
+        is current was switched to WAL when its schema was written (the journal mode is stored in
+        the file), so neither the journal mode nor the schema is touched again.
+        """
         db = self._db()
         try:
-            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal" and not self.readonly:
-                db.execute("PRAGMA journal_mode = WAL")
             version = self._schema_version(db)
+            if version != SCHEMA_VERSION and not self.readonly:
+                mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode.lower() != "wal":
+                    db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             raise self._fail(exc) from None
         if version == SCHEMA_VERSION:
@@ -238,9 +245,13 @@ class SQLiteLedger(model.Ledger):
 
     @staticmethod
     def _schema_version(db):
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
-            return None
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        """The schema version recorded in ``meta``, or None for a file without ledger tables (one query)."""
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
         return int(row[0]) if row else None
 
     # ------------------------------------------------------------------ helpers

@@ -203,3 +203,76 @@ def test_new_record_checks():
         model.new_record("", "g", None, None, None, "user", None, None, None, "2026-11-22T02:03:04.123Z", 300, None)
     with pytest.raises(LedgerError, match="not a deployment id"):
         model.new_record("a", "g", None, None, None, "user", None, None, None, "2026-11-22T02:03:04.123Z", 300, "d-lower0000")
+
+
+# ------------------------------------------------------------------------------------------ the lock's owner
+class _Parent(object):
+    def __init__(self, pid):
+        self.pid = pid
+
+
+@pytest.mark.parametrize("parent, job, pattern", [
+    (None, None, r"^[^@ ]+@%s pid %d$"),
+    (None, 42, r"^[^@ ]+@%s pid %d, AWX job 42$"),
+    (4242, None, r"^\S+ pid 4242 on %s \(user [^)]+\)$"),
+    (4242, "1234", r"^\S+ pid 4242 on %s \(user [^)]+\), AWX job 1234$"),
+    (4242, "", r"^\S+ pid 4242 on %s \(user [^)]+\)$"),
+])
+def test_controller_owner_names_the_controller_process(monkeypatch, parent, job, pattern):
+    monkeypatch.setattr(model.multiprocessing, "parent_process", lambda: _Parent(parent) if parent else None)
+    monkeypatch.setattr(model, "_program", lambda pid: "ansible-playbook" if pid == 4242 else None)
+    host = model.socket.gethostname()
+    expected = pattern % ((re.escape(host), os.getpid()) if "%d" in pattern else (re.escape(host),))
+    assert re.match(expected, model.controller_owner(job)), model.controller_owner(job)
+    assert model.default_owner(job) == model.controller_owner(job)
+    if parent:
+        assert model.controller_owner(job).startswith("ansible-playbook pid 4242 on ")
+
+
+def test_default_owner_keeps_its_signature_and_names_this_process_outside_workers():
+    assert re.match(r"^[^@ ]+@\S+ pid %d$" % os.getpid(), model.default_owner())
+
+
+def test_controller_owner_from_a_real_multiprocessing_child():
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(model.controller_owner("7")))
+    child.start()
+    owner = queue.get(timeout=30)
+    child.join(30)
+    assert " pid %d on " % os.getpid() in owner and owner.endswith(", AWX job 7")
+    assert model._program(os.getpid()) in owner  # the parent's program (python or pytest here; ansible-playbook under Ansible)
+
+
+def test_program_reads_the_command_line():
+    assert model._program(os.getpid())
+    assert model._program(2 ** 22 + 12345) is None
+
+
+def test_active_message_shows_the_owner():
+    summary = {"application": "web", "deployment_group": "prod", "deployment_id": "d-ABCDEFGHI", "status": "InProgress",
+               "start_time": "2026-11-22T02:03:04.123Z", "lease_expires": "2026-11-22T02:08:04.123Z",
+               "owner": "ansible-playbook pid 4242 on ctl (user deploy), AWX job 17"}
+    message = model.active_message(summary)
+    assert "started by ansible-playbook pid 4242 on ctl (user deploy), AWX job 17" in message
+
+
+# ------------------------------------------------------------------------------------------ no credential is stored
+PRESIGNED = "https://b.s3.amazonaws.com/app.tgz?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1&Signature=c2lnbmF0dXJl"
+
+
+def test_records_never_hold_url_credentials():
+    revision = {"location": PRESIGNED, "source": {"type": "url", "url": PRESIGNED, "sha256": "ab"}, "sha256": "ab"}
+    record = model.new_record("web", "prod", "dg", revision, "CodeDeployDefault.AllAtOnce", "user", {}, "from " + PRESIGNED,
+                              None, "2026-11-22T02:03:04.123Z", 300, None)
+    changes = model.status_changes({"status": "InProgress", "start_time": "x"}, "Failed", "REVISION_MISSING",
+                                   "revision %s could not be downloaded" % PRESIGNED, "2026-11-22T02:03:05.000Z")
+    instance, _extra = model.instance_changes("Failed", {"message": "cannot fetch " + PRESIGNED}, "now", finishing=True)
+    events = model.normalize_events([{"event": "DownloadBundle", "status": "Failed", "message": "GET " + PRESIGNED,
+                                      "log_tail": "curl https://user:hunter2@h/x\n"}])
+    stored = repr((record, changes, instance, events))
+    for secret in ("AKIAIOSFODNN7EXAMPLE", "c2lnbmF0dXJl", "hunter2"):
+        assert secret not in stored
+    assert "AWSAccessKeyId=REDACTED" in record["revision"] and "Signature=REDACTED" in record["description"]
+    assert model.load_json(record["revision"])["sha256"] == "ab"
