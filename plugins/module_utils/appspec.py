@@ -23,6 +23,7 @@ Pure Python (standard library plus PyYAML), Python 3.8 compatible: it runs on th
 controller and on managed hosts.
 """
 
+import datetime
 import difflib
 import json
 import math
@@ -254,7 +255,15 @@ def _describe(value):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return "a %s" % type(value).__name__
+    if isinstance(value, datetime.datetime):
+        return "a timestamp (%s)" % value.isoformat()
+    if isinstance(value, datetime.date):
+        return "a date (%s)" % value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data (!!binary)"
+    if isinstance(value, (set, frozenset)):
+        return "a set (!!set)"
+    return "a value of an unsupported YAML type"
 
 
 # --------------------------------------------------------------------------------------
@@ -376,11 +385,41 @@ def _yaml_problem(exc):
     if problem:
         text = "%s: %s" % (context, problem) if context else problem
     else:
-        text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        text = str(exc).splitlines()[0] if str(exc) else "the YAML parser could not read it"
     mark = getattr(exc, "problem_mark", None)
     if mark is not None:
         text += " at line %d, column %d" % (mark.line + 1, mark.column + 1)
     return text
+
+
+def _character_name(char):
+    """``U+0007 (BEL)`` for a control character, ``U+FFFE`` for others."""
+    code = ord(char)
+    names = {0: "NUL", 7: "BEL", 8: "BS", 11: "VT", 12: "FF", 27: "ESC", 127: "DEL"}
+    name = names.get(code) or ("control character" if code < 32 or 127 <= code < 160 else None)
+    return "U+%04X%s" % (code, " (%s)" % name if name else "")
+
+
+def _unreadable_yaml(exc, text, source):
+    """The AppSpecError for a character YAML does not accept (PyYAML's reader refuses it), with its line and column."""
+    position = getattr(exc, "position", None)
+    character = getattr(exc, "character", None)
+    if isinstance(position, int) and isinstance(text, str) and 0 <= position <= len(text):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        char = text[position] if position < len(text) else None
+    else:
+        line = column = char = None
+    if char is None and isinstance(character, str) and character:
+        char = character
+    elif char is None and isinstance(character, int):
+        char = chr(character)
+    what = "the character %s" % _character_name(char) if char is not None else "a character"
+    where = "line %d, column %d" % (line, column) if line is not None else "an unknown place"
+    problem = "%s at %s is not allowed in YAML" % (what, where)
+    return AppSpecError(MSG_YAML_SYNTAX.format(problem), line=line, source=source,
+                        hint="delete it (it may be invisible in an editor), or write it as an escape such as \\x07 inside a "
+                             "double-quoted string")
 
 
 def _yaml_line(exc):
@@ -416,11 +455,17 @@ def parse_appspec(text, source=None, allowed_events=None, os_family="linux"):
     if text.startswith(u"\ufeff"):
         text = text[1:]
 
-    loader = yaml.SafeLoader(text)
+    try:
+        # The loader checks every character when it is built: a control character fails here.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise _unreadable_yaml(exc, text, source)
     try:
         reader = _Reader(loader, source)
         try:
             root_node = loader.get_single_node()
+        except yaml.reader.ReaderError as exc:
+            raise _unreadable_yaml(exc, text, source)
         except yaml.YAMLError as exc:
             raise AppSpecError(MSG_YAML_SYNTAX.format(_yaml_problem(exc)), line=_yaml_line(exc), source=source,
                                hint="check the indentation and quoting there (tabs are not allowed)")

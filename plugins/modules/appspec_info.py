@@ -199,6 +199,11 @@ def inspect(path, tmpdir=None):
             problem["message"] = problem["message"].replace(root, path + ":")
         result.update(kind="bundle", source=source, script_problems=problems,
                       bundle_type=bundle.detect_type(path), sha256=bundle.sha256_file(path))
+    elif bundle.type_from_name(path):
+        # Named like a bundle but no archive: say so, rather than reading it as an AppSpec.
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+        raise bundle.BundleError(bundle.not_an_archive_message(path, head))
     else:
         parsed, warnings = spec.load_appspec_file(path)
         result.update(kind="file", source=path)

@@ -996,3 +996,33 @@ def test_script_path_problems_skip_reserved_events(tmp_path):
     spec, _warnings = parse(HEAD + "hooks:\n  Install:\n    - location: nope.sh\n  AfterInstall:\n    - location: gone.sh\n")
     problems = A.script_path_problems(spec, str(root))
     assert [(p["event"], p["problem"]) for p in problems] == [("AfterInstall", "missing")]
+
+
+@pytest.mark.parametrize("text, line, column, name", [
+    ("version: 0.0\nos: linux\n# bell \x07\n", 3, 8, "U+0007 (BEL)"),
+    (b"version: 0.0\nos: linux\n# bell \x07\n", 3, 8, "U+0007 (BEL)"),
+    ("\x00version: 0.0\n", 1, 1, "U+0000 (NUL)"),
+    ("version: 0.0\nos: linux\nfiles:\n  - source: a\x7f\n", 4, 14, "U+007F (DEL)"),
+    ("version: 0.0\nos: \x9blinux\n", 2, 5, "U+009B (control character)"),
+])
+def test_unacceptable_characters_are_named_with_line_and_column(text, line, column, name):
+    with pytest.raises(A.AppSpecError) as info:
+        A.parse_appspec(text, source="rev/appspec.yml")
+    message = info.value.message
+    assert "the character %s at line %d, column %d is not allowed in YAML" % (name, line, column) in message
+    assert "rev/appspec.yml line %d" % line in message and info.value.line == line
+    assert "ReaderError" not in message and "#x00" not in message
+
+
+@pytest.mark.parametrize("value, words", [
+    ("2024-01-01", "a date (2024-01-01)"),
+    ("2024-01-01 10:00:00", "a timestamp (2024-01-01T10:00:00)"),
+    ("!!binary aGk=", "binary data"),
+    ("!!set {a: null}", "a set"),
+])
+def test_no_python_type_names_in_messages(value, words):
+    with pytest.raises(A.AppSpecError) as info:
+        A.parse_appspec("version: 0.0\nos: linux\nhooks:\n  AfterInstall: %s\n" % value, source="appspec.yml")
+    assert words in info.value.message
+    for python_name in ("datetime", "bytes", "set'", "NoneType"):
+        assert python_name not in info.value.message

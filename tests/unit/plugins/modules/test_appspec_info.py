@@ -168,3 +168,40 @@ def test_bundle_without_appspec_and_missing_path(capsys, tmp_path):
     assert result["failed"] is True and "no appspec.yml" in result["msg"]
     result = run(capsys, tmp_path, path=str(tmp_path / "nope"))
     assert result["failed"] is True and "does not exist" in result["msg"]
+
+
+EXCEPTION_NAME = __import__("re").compile(r"\b(?:[A-Z][a-z]+)+(?:Error|Exception)\b|Traceback|Module failed")
+
+
+@pytest.mark.parametrize("name, data, where", [
+    ("appspec.yml", b"version: 0.0\nos: linux\n# rings \x07 a bell\n", "line 3, column 9"),
+    ("appspec.yml", b"version: 0.0\x1b\nos: linux\n", "line 1, column 13"),
+    ("appspec.yaml", b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: a\x00b.sh\n", "line 5, column 18"),
+])
+def test_control_character_is_a_clear_error(capsys, tmp_path, name, data, where):
+    rev = tmp_path / "rev"
+    rev.mkdir()
+    (rev / name).write_bytes(data)
+    for path in (str(rev), str(rev / name)):
+        result = run(capsys, tmp_path, path=path)
+        assert result["failed"] is True
+        assert "not valid YAML: the character U+00" in result["msg"] and where in result["msg"]
+        assert str(rev / name) in result["msg"] and result["line"] == int(where.split()[1].rstrip(","))
+        assert not EXCEPTION_NAME.search(result["msg"]), result["msg"]
+    with tarfile.open(str(tmp_path / "b.tgz"), "w:gz") as archive:
+        archive.add(str(rev / name), arcname=name)
+    result = run(capsys, tmp_path, path=str(tmp_path / "b.tgz"))
+    assert result["failed"] is True and where in result["msg"] and "b.tgz:%s" % name in result["msg"]
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("x.zip", b"\x00\x01\x02\x03 random bytes" * 40, "is not a zip, tar or tgz archive (its first bytes are 00 01 02 03"),
+    ("x.tgz", b"version: 0.0\nos: linux\n", 'is not a zip, tar or tgz archive (its first bytes are 76 65 72 73 69 6f 6e 3a ("version:"))'),
+    ("x.tar.gz", b"", "(an empty file)"),
+])
+def test_file_named_like_a_bundle_is_not_read_as_an_appspec(capsys, tmp_path, name, data, words):
+    (tmp_path / name).write_bytes(data)
+    result = run(capsys, tmp_path, path=str(tmp_path / name))
+    assert result["failed"] is True and words in result["msg"]
+    assert "build it with rollout.codedeploy.revision or pass the revision directory" in result["msg"]
+    assert "UTF-8" not in result["msg"] and "mapping" not in result["msg"]
