@@ -266,6 +266,7 @@ class HostDeployment(object):
 def _download(url, target, chunk=1024 * 1024):
     """Fetch the bundle from a (presigned) URL straight into the deployment folder."""
     from ansible.module_utils.urls import open_url  # only hosts that pull need it
+    from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_url
     try:
         response = open_url(url, timeout=60)
         with open(target, "wb") as handle:
@@ -275,14 +276,10 @@ def _download(url, target, chunk=1024 * 1024):
                     break
                 handle.write(data)
     except Exception as exc:  # pylint: disable=broad-except
-        # Never echo the URL: a presigned URL grants access to the object until it expires.
-        raise LifecycleError("DownloadBundle: the host could not download the bundle from its URL (%s: %s). Check that the "
-                             "host reaches the S3 endpoint and that the presigned URL has not expired." % (type(exc).__name__, _redact(exc)))
-
-
-def _redact(exc):
-    text = str(exc)
-    return text.split("?", 1)[0] if "?" in text else text
+        # Never echo credentials: a presigned URL grants access to the object until it expires (redaction.py).
+        raise LifecycleError("DownloadBundle: the host could not download the bundle from its URL (%s). Check that the "
+                             "host reaches the S3 endpoint and that the presigned URL has not expired."
+                             % (redact_url(str(exc)) or "no detail given"))
 
 
 def _failed_script(outcome):
