@@ -53,6 +53,7 @@ import json
 import re
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
+from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_url
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -200,7 +201,7 @@ def _error(deployment):
         message = str(error)
     if not code and not message:
         return None
-    message = str(message or "")
+    message = redact_url(str(message or ""))  # an error may quote the revision's URL: never its credentials
     if len(message) > _ERROR_MESSAGE_MAX:
         message = message[:_ERROR_MESSAGE_MAX - 3] + "..."
     return {"ErrorCode": code or "", "ErrorMessage": message}
@@ -233,7 +234,7 @@ def _rollback(deployment):
                          ("rollback_message", "RollbackMessage")):
         value = info.get(ours) or info.get(theirs)
         if value:
-            result[theirs] = value
+            result[theirs] = redact_url(value)
     return result
 
 
@@ -396,7 +397,7 @@ def _error_text(exc):
     error = response.get("Error") or {}
     if error.get("Code") or error.get("Message"):
         return "%s: %s" % (error.get("Code") or "Error", error.get("Message") or "")
-    return "%s: %s" % (type(exc).__name__, exc)
+    return str(exc) or "no detail given"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -465,11 +466,11 @@ class Notifier(object):
 
     def _record(self, trigger, name, service, target, ok, ident=None, error=None):
         self.deliveries.append({"trigger": trigger["name"], "event": name, "service": service, "target": target,
-                                "ok": ok, "id": ident, "error": error})
+                                "ok": ok, "id": ident, "error": redact_url(error)})
 
     def _warning(self, trigger, name, target, error, what):
         return ("Trigger %s could not send %s to %s: %s. The deployment goes on; %s"
-                % (trigger["name"], name, target, error, what))
+                % (trigger["name"], name, target, redact_url(error), what))
 
     def _publish_sns(self, trigger, name, deployment, status, message):
         target = trigger["target"]
@@ -487,7 +488,7 @@ class Notifier(object):
             return self._warning(trigger, name, target, error,
                                  "check that the topic exists and that the controller may publish to it (sns:Publish).")
         except Exception as exc:  # pylint: disable=broad-except
-            error = "%s: %s" % (type(exc).__name__, exc)
+            error = "the client failed unexpectedly (%s)" % (str(exc) or "no detail given")
             self._record(trigger, name, "sns", target, False, error=error)
             return self._warning(trigger, name, target, error, "check the SNS client given to the notifier.")
         self._record(trigger, name, "sns", target, True, ident=(answer or {}).get("MessageId"))
@@ -513,7 +514,7 @@ class Notifier(object):
             return self._warning(trigger, name, bus, error,
                                  "check that the event bus exists and that the controller may put events on it (events:PutEvents).")
         except Exception as exc:  # pylint: disable=broad-except
-            error = "%s: %s" % (type(exc).__name__, exc)
+            error = "the client failed unexpectedly (%s)" % (str(exc) or "no detail given")
             self._record(trigger, name, "events", bus, False, error=error)
             return self._warning(trigger, name, bus, error, "check the EventBridge client given to the notifier.")
         results = answer.get("Entries") or [{}]

@@ -33,8 +33,9 @@ SENSITIVE_WORDS = ("token", "signature", "credential", "secret", "password", "ac
 SENSITIVE_KEYS = frozenset(("password", "secret", "secret_key", "access_key", "session_token", "token", "aws_secret_access_key",
                             "aws_access_key_id", "aws_session_token", "headers", "url_password", "client_secret"))
 
-# name=value in a query string: after ?, & or ; up to the next separator, quote, space or fragment.
-_PARAMETER = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#?\s'\"<>]+)=(?P<value>[^&;#\s'\"<>]*)")
+# name=value in a query string: after ?, & or ; up to the next separator, quote, backslash (an escaped quote in
+# JSON text), space or fragment.
+_PARAMETER = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#?\s'\"<>\\]+)=(?P<value>[^&;#\s'\"<>\\]*)")
 # scheme://userinfo@ : the userinfo holds no '/', '@' or white space.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"<>?#]+)@")
 _WEB_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "s3://")

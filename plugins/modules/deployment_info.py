@@ -171,7 +171,9 @@ deployments:
       type: dict
       sample: {code: HOOK_EXECUTION_FAILURE, message: "ValidateService failed on web-3 (d-4K2ZQ7B1M): scripts/check.sh exited 1."}
     revision:
-      description: The revision deployed, as the controller recorded it (location and sha256).
+      description:
+        - The revision deployed, as the controller recorded it (location and sha256).
+        - URL credentials (a presigned URL's signature and access key id, tokens, C(user:password@)) are shown as C(REDACTED).
       type: dict
     deployment_config:
       description: The deployment configuration (a name, or a custom configuration).
@@ -276,6 +278,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledger_api
+from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_revision
 
 
 def aws_settings(module):
@@ -325,7 +328,8 @@ def main():
     try:
         kind, target = ledger_api.parse_location(location)
         location = target if kind == "sqlite" else location
-        deployments = read(module, location)
+        # Records written before credentials were redacted on the way in are redacted on the way out.
+        deployments = redact_revision(read(module, location))
     except ledger_api.LedgerError as exc:
         module.fail_json(msg=exc.message, ledger=location)
     module.exit_json(changed=False, ledger=location, deployments=deployments)

@@ -288,8 +288,9 @@ def test_one_event_per_bus_and_the_default_bus_word():
 @pytest.mark.parametrize("sns, events, needles", [
     (FakeSns(ClientError({"Error": {"Code": "NotFound", "Message": "Topic does not exist"}}, "Publish")), FakeEvents(),
      ["Trigger sns could not send DeploymentFailure to %s: NotFound: Topic does not exist" % TOPIC, "sns:Publish"]),
-    (FakeSns(EndpointConnectionError(endpoint_url="http://10.213.0.1:1")), FakeEvents(), ["EndpointConnectionError"]),
-    (FakeSns(RuntimeError("broken client")), FakeEvents(), ["RuntimeError: broken client"]),
+    (FakeSns(EndpointConnectionError(endpoint_url="http://10.213.0.1:1")), FakeEvents(),
+     ['Could not connect to the endpoint URL: "http://10.213.0.1:1"']),
+    (FakeSns(RuntimeError("broken client")), FakeEvents(), ["the client failed unexpectedly (broken client)"]),
     (None, FakeEvents(), ["no SNS client"]),
     (FakeSns(), FakeEvents(ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "Event bus x does not exist."}},
                                        "PutEvents")), ["Trigger bus could not send DeploymentFailure to %s" % BUS, "events:PutEvents"]),
@@ -306,6 +307,7 @@ def test_publishing_failures_become_warnings_and_never_raise(sns, events, needle
     for needle in needles:
         assert needle in warnings[0]
     assert "The deployment goes on" in warnings[0]
+    assert "Error:" not in warnings[0] and "RuntimeError" not in warnings[0]  # no Python exception names
     assert [d["ok"] for d in notify.deliveries].count(False) == 1
 
 
@@ -324,3 +326,29 @@ def test_no_triggers_sends_nothing():
     notify = notifier([], sns=sns, events=events)
     assert notify.deployment_event("DeploymentStart", DEPLOYMENT) == []
     assert sns.published == [] and events.entries == []
+
+
+PRESIGNED = "https://b.s3.amazonaws.com/app.tgz?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2Fx&X-Amz-Signature=deadbeefdeadbeef"
+
+
+def test_messages_and_events_never_carry_url_credentials():
+    deployment = dict(DEPLOYMENT, error={"code": "REVISION_MISSING", "message": "revision %s could not be downloaded" % PRESIGNED},
+                      rollback_info={"rollback_deployment_id": "d-ROLLBACK1", "rollback_message": "rolls back " + PRESIGNED})
+    sns = FakeSns()
+    events = FakeEvents()
+    notify = notifier([{"name": "sns", "target": TOPIC, "events": ["DeploymentFailure"]},
+                       {"name": "bus", "target": BUS, "events": ["DeploymentFailure"]}], sns=sns, events=events)
+    assert notify.deployment_event("DeploymentFailure", deployment) == []
+    sent = repr((sns.__dict__, events.__dict__, notify.deliveries))
+    assert "AKIAIOSFODNN7EXAMPLE" not in sent and "deadbeefdeadbeef" not in sent
+    assert "X-Amz-Signature=REDACTED" in sent
+    message = nt.deployment_message("t", "DeploymentFailure", deployment, "us-east-1", "123456789012")
+    assert json.loads(message["errorInformation"])["ErrorMessage"].endswith("X-Amz-Signature=REDACTED could not be downloaded")
+    assert json.loads(message["rollbackInformation"])["RollbackMessage"] == "rolls back " + nt.redact_url(PRESIGNED)
+
+
+def test_failure_warnings_never_carry_url_credentials():
+    failing = FakeSns(ClientError({"Error": {"Code": "InvalidParameter", "Message": "bad " + PRESIGNED}}, "Publish"))
+    notify = notifier([{"name": "sns", "target": TOPIC, "events": ["DeploymentFailure"]}], sns=failing, events=FakeEvents())
+    warnings = notify.deployment_event("DeploymentFailure", DEPLOYMENT)
+    assert "deadbeef" not in repr((warnings, notify.deliveries)) and "REDACTED" in warnings[0]
