@@ -10,12 +10,12 @@ import time
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.rollout.codedeploy.plugins.action.lifecycle import ActionModule as LifecycleAction
-from ansible_collections.rollout.codedeploy.plugins.module_utils import service
+from ansible_collections.rollout.codedeploy.plugins.module_utils import lifecycle, service
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import controller
 
 
 class ActionModule(LifecycleAction):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         result = super(LifecycleAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
@@ -43,7 +43,7 @@ class ActionModule(LifecycleAction):
         events, failed, blocked = [], None, False
         for step in plan["steps"]:
             if isinstance(step, list):
-                outcome = self.run_lifecycle(self._lifecycle_args(plan, step), task_vars)
+                outcome = self._run_host_events(plan, step, task_vars)
                 step_events = outcome.get("events") or []
                 events.extend(step_events)
                 ledger.record_events(deployment_id, instance, step_events)
@@ -97,6 +97,12 @@ class ActionModule(LifecycleAction):
                 idle_since = None
             time.sleep(0.3)
 
+    def _run_host_events(self, plan, events, task_vars):
+        """Run a slice of host events; a slice with nothing to do on the host (no scripts) costs no round trip."""
+        if not lifecycle.needs_host(events, plan.get("appspec")):
+            return {"changed": False, "events": lifecycle.skipped_events(events)}
+        return self.run_lifecycle(self._lifecycle_args(plan, events), task_vars)
+
     @staticmethod
     def _lifecycle_args(plan, events):
         args = {
@@ -111,6 +117,7 @@ class ActionModule(LifecycleAction):
             args["reuse_deployment"] = plan["reuse_deployment"]
         else:
             args["bundle_src"] = plan["bundle"]
-        if plan.get("deployment_root"):
-            args["deployment_root"] = plan["deployment_root"]
+        for option in ("deployment_root", "max_revisions"):
+            if plan.get(option) is not None:
+                args[option] = plan[option]
         return args

@@ -1,12 +1,20 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller half of rollout.codedeploy.lifecycle: copy the bundle from the controller's cache to
-the host, run the module, and word a failure with the host's inventory name."""
+the host, run the module, and word a failure with the host's inventory name.
+
+Round trips: with pipelining a run that needs no bundle is one remote command (the module). A run
+that needs the bundle costs two more: one command creates a private folder, one transfer puts the
+bundle in it; the module removes that folder itself when it ends, so no cleanup command follows
+unless the module could not do it. No remote temporary folder is made up front (TRANSFERS_FILES is
+off): Ansible's own would be created and removed without ever being used.
+"""
 
 from __future__ import annotations
 
 import os
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -14,31 +22,68 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle impor
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False
 
     def run_lifecycle(self, args, task_vars):
-        """Run the lifecycle module with ``args`` (copying ``bundle_src`` first when DownloadBundle needs it); return its result."""
+        """Run the lifecycle module with ``args`` (copying ``bundle_src`` first when DownloadBundle needs it); return its result.
+
+        The one host entry of the collection: the action ``lifecycle`` (role ``in_place``, playbook
+        ``deploy_local``) and ``deploy_host`` (playbook ``deploy``) both run a host's events through it.
+        """
         args = dict(args)
         source = args.pop("bundle_src", None)
-        events = args.get("events") or []
-        needs_bundle = "DownloadBundle" in events and not (args.get("reuse_deployment") or args.get("bundle") or args.get("bundle_url"))
+        upload = None
+        outcome = {}
         try:
-            if needs_bundle and not self._task.check_mode:
-                if not source:
-                    raise AnsibleActionFail("DownloadBundle needs bundle_src (the bundle on the controller), bundle_url or reuse_deployment")
-                source = os.path.expanduser(source)
-                if not os.path.isfile(source):
-                    raise AnsibleActionFail("bundle_src %s does not exist on the controller; build or fetch the revision first" % source)
-                remote = self._connection._shell.join_path(self._connection._shell.tmpdir or self._make_tmp_path(), "bundle")
-                self._transfer_file(source, remote)
-                self._fixup_perms2((self._connection._shell.tmpdir, remote))
-                args["bundle"] = remote
+            if self._needs_bundle(args) and not self._task.check_mode:
+                upload, args["bundle"] = self._upload_bundle(source)
+                if not C.DEFAULT_KEEP_REMOTE_FILES:
+                    args["bundle_tmpdir"] = upload
             outcome = self._execute_module(module_name="rollout.codedeploy.lifecycle", module_args=args, task_vars=task_vars)
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            if upload and not outcome.pop("bundle_tmpdir_removed", False) and not C.DEFAULT_KEEP_REMOTE_FILES:
+                self._remove_tmp_path(upload, force=True)
         if outcome.get("failed") and outcome.get("failed_event"):
             outcome["msg"] = describe_failure(task_vars.get("inventory_hostname", "?"), outcome)
         return outcome
+
+    @staticmethod
+    def _needs_bundle(args):
+        events = args.get("events") or []
+        return "DownloadBundle" in events and not (args.get("reuse_deployment") or args.get("bundle") or args.get("bundle_url"))
+
+    def _upload_bundle(self, source):
+        """Copy the controller's bundle into a new private folder on the host; return (folder, bundle path)."""
+        if not source:
+            raise AnsibleActionFail("DownloadBundle needs bundle_src (the bundle on the controller), bundle_url or reuse_deployment")
+        source = os.path.expanduser(source)
+        if not os.path.isfile(source):
+            raise AnsibleActionFail("bundle_src %s does not exist on the controller; build or fetch the revision first" % source)
+        folder = self._private_folder()
+        remote = self._connection._shell.join_path(folder, "bundle")
+        self._transfer_file(source, remote)
+        # Nothing to run in it: read access for a become user is all it needs (no command unless that user is unprivileged).
+        self._fixup_perms2((folder, remote), execute=False)
+        return folder, remote
+
+    def _private_folder(self):
+        """A new folder under the remote temporary directory, made in one command.
+
+        ActionBase._make_tmp_path asks the host for the home directory first (a command of its own);
+        the shell expands ``~`` in the mkdir command just as well. Falls back to it on any trouble.
+        """
+        shell = self._connection._shell
+        remote_tmp = self.get_shell_option("remote_tmp", default="~/.ansible/tmp")
+        basefile = shell._generate_temp_dir_name()
+        cmd = shell._mkdtemp2(basefile=basefile, system=self._is_become_unprivileged(), tmpdir=remote_tmp)
+        result = self._low_level_execute_command(cmd.command, in_data=cmd.input_data, sudoable=False)
+        marker = "%s=" % basefile
+        lines = result.get("stdout", "").strip().split(marker, 1)[-1].splitlines() if result.get("rc") == 0 else []
+        folder = lines[-1].strip() if lines and marker in result.get("stdout", "") else ""
+        if not folder.startswith("/") or folder.rstrip("/") == "":
+            folder = self._make_tmp_path()
+            shell.tmpdir = None  # ours alone, removed by the module or below; not the task's shared folder
+        return folder
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -60,6 +60,32 @@ def order_events(events):
     return list(events)
 
 
+def needs_host(events, spec):
+    """Whether running ``events`` on the host can do anything, judged from the revision's appspec ``spec``.
+
+    DownloadBundle and Install always work on the host, and so do the events that run the scripts of the
+    revision installed before (the controller does not know that revision). Any other event only runs the
+    hooks ``spec`` lists for it. Without an appspec the host has to decide.
+    """
+    if not isinstance(spec, dict) or not spec:
+        return True
+    hooks_of = spec.get("hooks") or {}
+    for event in events:
+        if event in ("DownloadBundle", "Install") or event in appspec_rules.OLD_REVISION_EVENTS or hooks_of.get(event):
+            return True
+    return False
+
+
+def skipped_events(events):
+    """The records the module returns for ``events`` that have no scripts (status Skipped, error code Success)."""
+    records = []
+    for event in events:
+        record = hooks.run_event(event, [], None, None, None)
+        record["changed"] = False
+        records.append(record)
+    return records
+
+
 def find_revision_root(archive_dir):
     """The folder holding the appspec: the archive itself, or its single top-level folder that holds one."""
     if appspec_rules.find_appspec(archive_dir):

@@ -69,6 +69,13 @@ options:
   bundle:
     description: Path on the host of the bundle to unpack in V(DownloadBundle). The action plugin sets it.
     type: path
+  bundle_tmpdir:
+    description:
+      - A private temporary folder on the host that holds O(bundle) and nothing else; the module removes it, with
+        whatever is left in it, when it ends, whether the events succeeded or not.
+      - The action plugin sets it for the folder it copies the bundle to, so that no separate remote command is needed
+        to clean up. Never point it at a folder that holds anything else.
+    type: path
   bundle_url:
     description:
       - Let the host download the bundle itself from this URL (for example a presigned S3 GET URL) instead of receiving
@@ -207,11 +214,18 @@ archive_root:
   description: Where the revision is unpacked on the host (the folder holding its appspec).
   returned: once the bundle is on the host
   type: str
+bundle_tmpdir_removed:
+  description: Whether O(bundle_tmpdir) is gone from the host.
+  returned: when O(bundle_tmpdir) is set
+  type: bool
 interrupted:
   description: An event an earlier run started and never finished (the controller or the host died), as C(deployment_id), C(event), C(started).
   returned: when an earlier run was cut off
   type: dict
 """
+
+import os
+import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -229,6 +243,7 @@ def main():
             appspec=dict(type="dict"),
             bundle=dict(type="path"),
             bundle_src=dict(type="path"),  # read by the action plugin, which copies the bundle and sets bundle
+            bundle_tmpdir=dict(type="path"),
             bundle_url=dict(type="str", no_log=True),
             bundle_sha256=dict(type="str"),
             bundle_type=dict(type="str", choices=["zip", "tar", "tgz"]),
@@ -242,12 +257,21 @@ def main():
         ),
         supports_check_mode=True,
     )
+    upload = module.params.get("bundle_tmpdir")
     try:
         result = HostDeployment(module.params).run(module.params["events"], check_mode=module.check_mode)
+        msg = result.get("message") or "%s failed" % result.get("failed_event")
     except LifecycleError as exc:
-        module.fail_json(msg=exc.message, events=[], status="Failed", host_events=list(HOST_EVENTS))
+        result = {"events": [], "status": "Failed", "host_events": list(HOST_EVENTS)}
+        msg = exc.message
+    finally:
+        if upload:
+            # DownloadBundle moved the bundle into the deployment's folder, or this run does not need it.
+            shutil.rmtree(upload, ignore_errors=True)
+    if upload:
+        result["bundle_tmpdir_removed"] = not os.path.lexists(upload)
     if result["status"] == "Failed":
-        module.fail_json(msg=result.get("message") or "%s failed" % result.get("failed_event"), **result)
+        module.fail_json(msg=msg, **result)
     module.exit_json(**result)
 
 

@@ -212,3 +212,28 @@ def test_state_file_records_the_revision_for_later_calls(env):
     with open(os.path.join(Layout(env["root"]).deployment_dir(GROUP, "d-AAAAAAAA1"), lifecycle.REVISION_FILE)) as handle:
         state = json.load(handle)
     assert state["sha256"] == sha and state["appspec"]["hooks"]["ValidateService"][0]["location"] == "scripts/validate.sh"
+
+
+@pytest.mark.parametrize("events, host", [
+    (["AfterAllowTraffic"], False),  # no script in the appspec
+    (["ApplicationStart"], True),  # a script of this revision
+    (["BeforeBlockTraffic"], True),  # the previous revision's script: only the host knows it
+    (["DownloadBundle"], True),
+    (["Install"], True),
+])
+def test_needs_host_only_when_the_slice_has_work(env, events, host):
+    _bundle, _sha, spec = make_revision(env, "v1", "1.0")
+    assert lifecycle.needs_host(events, spec) is host
+    assert lifecycle.needs_host(events, None) is True, "without an appspec the host decides"
+    assert lifecycle.needs_host(events, {}) is True
+
+
+def test_skipped_events_are_what_the_host_returns_for_an_event_without_scripts(env):
+    bundle, sha, spec = make_revision(env, "v1", "1.0")
+    run(env, "d-AAAAAAAA1", bundle=bundle, sha256=sha, spec=spec)
+    on_host = run(env, "d-AAAAAAAA1", events=["BeforeAllowTraffic", "AfterAllowTraffic"], spec=spec)["events"]
+    on_controller = lifecycle.skipped_events(["BeforeAllowTraffic", "AfterAllowTraffic"])
+    timing = ("start", "end", "duration")
+    assert [dict((k, v) for k, v in e.items() if k not in timing) for e in on_controller] == \
+        [dict((k, v) for k, v in e.items() if k not in timing) for e in on_host]
+    assert {e["status"] for e in on_controller} == {"Skipped"} and all(e["start"] and e["end"] for e in on_controller)
