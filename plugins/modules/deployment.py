@@ -22,6 +22,10 @@ description:
     (optionally rolling back); that process sees the request after the batch.
   - With O(state=finished) it applies CodeDeploy's success rule, records the final status with its error code
     and a message naming the failed hosts, events, scripts and log tails, and publishes the outcome.
+  - Every input is checked before the deployment is opened (the deployment group must be one that the
+    C(rollout.codedeploy.codedeploy) inventory plugin made, the revision a zip, tar or tgz archive with an appspec at its
+    root, each option of the documented type and choices); a refusal names the input, the value and what is accepted,
+    and records nothing.
   - Runs as an action plugin on the controller.
 author:
   - rollout.codedeploy maintainers (@rollout)
@@ -65,11 +69,17 @@ options:
     description: Deploy only to instances that do not run the group's last successful revision.
     type: bool
   auto_rollback:
-    description: Overrides the group's auto-rollback configuration (C(enabled), C(events)).
-    type: dict
+    description:
+      - Overrides the group's auto-rollback configuration, a mapping with C(enabled) (bool) and C(events) (a list of
+        V(DEPLOYMENT_FAILURE), V(DEPLOYMENT_STOP_ON_ALARM), V(DEPLOYMENT_STOP_ON_REQUEST)).
+      - "A boolean is short for C({enabled: true, events: [DEPLOYMENT_FAILURE]}) or C({enabled: false})."
+    type: raw
   alarms:
-    description: Overrides the group's alarm configuration (C(enabled), C(names), C(ignore_poll_alarm_failure)).
-    type: dict
+    description:
+      - Overrides the group's alarm configuration, a mapping with C(enabled) (bool), C(names) (alarm names) and
+        C(ignore_poll_alarm_failure) (bool).
+      - "A list of alarm names is short for C({enabled: true, names: [...]})."
+    type: raw
   description:
     description: A description recorded with the deployment.
     type: str
@@ -110,15 +120,54 @@ options:
     type: str
   lease_seconds:
     description:
-      - How long the deployment holds its group without a sign of life from its controller (renewed after every host and batch).
+      - How long the deployment holds its group without a sign of life from its controller (renewed after every host and batch),
+        from 1 to 86400 seconds; defaults to 300.
         When a controller dies, the next deployment to the group marks this one Failed (V(TIMEOUT)) once the lease ran out.
     type: int
-    default: 300
   creator:
     description: Who started the deployment, V(user) or V(rollback).
     type: str
     choices: [user, rollback]
     default: user
+  deployment_root:
+    description:
+      - The agent's deployment root on the hosts (an absolute path). Defaults to the agent's
+        C(/opt/codedeploy-agent/deployment-root), so hosts the real agent managed keep their history.
+    type: str
+  max_revisions:
+    description: How many revisions each host keeps under the deployment root (the agent's C(max_revisions)); defaults to 5.
+    type: int
+  region:
+    description: The AWS region; defaults to the deployment group's region, then E(AWS_REGION).
+    type: str
+  endpoint_url:
+    description: An alternative AWS endpoint (for example a test server); defaults to E(AWS_ENDPOINT_URL).
+    type: str
+  profile:
+    description: The AWS profile; otherwise boto3's usual sources (E(AWS_PROFILE), keys in the environment, instance roles).
+    type: str
+  access_key:
+    description: An AWS access key; prefer the environment or a profile.
+    type: str
+  secret_key:
+    description: The AWS secret key that goes with O(access_key).
+    type: str
+    no_log: true
+  session_token:
+    description: An AWS session token for temporary credentials.
+    type: str
+    no_log: true
+  validate_certs:
+    description: Check the AWS endpoint's TLS certificate.
+    type: bool
+  connect_timeout:
+    description:
+      - Seconds to wait for a connection to an AWS endpoint before the call fails with a message naming the service
+        (default 10). A deployment whose AWS calls cannot connect fails instead of hanging.
+    type: int
+  read_timeout:
+    description: Seconds to wait for an AWS answer before the call fails (default 60).
+    type: int
 seealso:
   - module: rollout.codedeploy.deploy_host
   - module: rollout.codedeploy.deployment_info
@@ -148,9 +197,26 @@ deployment_id:
   type: str
   sample: d-7FQJ2I5DU
 plan:
-  description: The plan the hosts follow (batches, order, bundle, appspec, options, load balancers).
+  description:
+    - The plan the hosts follow (batches, order, bundle, appspec, options, load balancers), to pass on as O(deployment)
+      unchanged; its fields are described in the collection's docs/design.md.
   returned: with O(state=started)
   type: dict
+rollout_hosts:
+  description: The hosts to roll out to, in order (empty in check mode and when nothing is deployed).
+  returned: with O(state=started)
+  type: list
+  elements: str
+rollout_serial:
+  description: The batch sizes, for the rollout play's C(serial).
+  returned: with O(state=started)
+  type: list
+  elements: int
+appspec_warnings:
+  description: Warnings about the revision's appspec (also shown as task warnings).
+  returned: with O(state=started)
+  type: list
+  elements: str
 status:
   description: The deployment's status after the step.
   returned: with O(state=batch) and O(state=finished)

@@ -5,37 +5,31 @@ notifications and load-balancer steps, built from the plan that ``deployment`` (
 
 from __future__ import annotations
 
-import os
 import time
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import utc_timestamp as utc_now
 
-try:
-    import boto3
-    HAS_BOTO3 = True
-except ImportError:
-    HAS_BOTO3 = False
+_ACCESS = {}
+
+
+def _access(aws):
+    """One AwsAccess per AWS settings and process, so a host task builds each client once."""
+    settings = aws_access.settings_from(aws or {})
+    key = tuple(sorted((k, str(v)) for k, v in settings.items()))
+    if key not in _ACCESS:
+        _ACCESS[key] = aws_access.AwsAccess(settings)
+    return _ACCESS[key]
 
 
 def aws_client(service_name, aws=None):
-    """A boto3 client for the deployment's region; the endpoint and credentials come from the usual AWS_* settings."""
-    if not HAS_BOTO3:
-        raise RuntimeError("boto3 is needed on the controller for AWS features (pip install boto3)")
-    aws = aws or {}
-    kwargs = {"region_name": aws.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
-    if aws.get("endpoint_url"):
-        kwargs["endpoint_url"] = aws["endpoint_url"]
-    session = boto3.session.Session(profile_name=aws["profile"]) if aws.get("profile") else boto3
-    return session.client(service_name, **kwargs)
+    """A client of the one AWS access path (module_utils/aws.py) for the plan's AWS settings."""
+    return _access(aws).client(service_name)
 
 
 def account_id(aws=None):
-    """The AWS account the credentials belong to (for trigger messages); 000000000000 when it cannot be read."""
-    try:
-        return aws_client("sts", aws).get_caller_identity()["Account"]
-    except Exception:  # pylint: disable=broad-except
-        return "000000000000"
+    return _access(aws).account_id()
 
 
 def ledger(plan):

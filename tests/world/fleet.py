@@ -186,8 +186,10 @@ class Fleet:
         """End SSH ControlPersist masters of this world: a restarted host must get a fresh connection."""
         for sock in glob.glob(os.path.join(self.state, "cp", "*")):
             subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "fleet"], capture_output=True, check=False)
-            if os.path.exists(sock):
+            try:
                 os.unlink(sock)
+            except FileNotFoundError:
+                pass  # the master removed its socket as it exited
 
     # ----------------------------------------------------------------- queries
     def ansible_env(self):

@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugins check their arguments against the options their module stub documents, so the
+documentation is the spec and the two cannot drift apart. Controller-only."""
+
+from __future__ import annotations
+
+import yaml
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+_KEYS = ("type", "choices", "default", "elements", "no_log", "required")
+
+
+def spec_from_documentation(documentation):
+    """An argument spec (as AnsibleModule takes it) from a module's DOCUMENTATION string."""
+    options = (yaml.safe_load(documentation) or {}).get("options") or {}
+    return {name: _option(option) for name, option in options.items()}
+
+
+def _option(option):
+    spec = {key: option[key] for key in _KEYS if key in option}
+    if option.get("suboptions"):
+        spec["options"] = {name: _option(sub) for name, sub in option["suboptions"].items()}
+    return spec
+
+
+def check_arguments(spec, arguments, action):
+    """The arguments with defaults applied, or ValueError with Ansible's own wording of what is wrong."""
+    result = ArgumentSpecValidator(spec).validate(dict(arguments))
+    if result.error_messages:
+        raise ValueError("%s: %s" % (action, "; ".join(result.error_messages)))
+    return result.validated_parameters

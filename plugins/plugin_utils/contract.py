@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The input contract of the deploy, rollback and stop playbooks: every extra var they accept, its type
+and its choices, checked in one place before a deployment is opened.
+
+A refusal is an ``InputError`` whose message names the input, the value given and what is accepted;
+nothing is recorded and no host is touched when one is raised. docs/deploy.md lists the same inputs
+for users. Controller-only."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils import deployment_config as configs
+
+FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
+ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST")
+CREATORS = ("user", "rollback")
+DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
+LEASE_RANGE = (1, 86400)
+TIMEOUT_RANGE = (1, 3600)
+_TRUE = ("yes", "on", "true", "1", "y", "t")
+_FALSE = ("no", "off", "false", "0", "n", "f")
+AWS_INPUTS = ("region", "endpoint_url", "profile", "access_key", "secret_key", "session_token", "validate_certs",
+              "connect_timeout", "read_timeout")
+
+
+class InputError(Exception):
+    """Bad input; ``message`` names the input, the value and what is accepted."""
+
+    code = "INVALID_INPUT"
+
+    def __init__(self, message, field=None):
+        super(InputError, self).__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _show(value):
+    text = repr(value) if not isinstance(value, str) else "'%s'" % value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _refuse(field, value, accepted, example=None):
+    message = "%s=%s is not accepted: %s" % (field, _show(value), accepted)
+    if example:
+        message += " (for example -e %s)" % example
+    raise InputError(message, field)
+
+
+# ------------------------------------------------------------------------------ scalar types
+def as_bool(field, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    return _refuse(field, value, "a boolean, true or false", "%s=true" % field)
+
+
+def as_int(field, value, low=None, high=None):
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.match(r"^\s*\d+\s*$", value):
+        number = int(value)
+    if number is None or (low is not None and number < low) or (high is not None and number > high):
+        bounds = "a whole number" + (" from %d to %d" % (low, high) if low is not None and high is not None else "")
+        return _refuse(field, value, bounds, "%s=%d" % (field, low if low is not None else 1))
+    return number
+
+
+def as_text(field, value, pattern=None, accepted=None):
+    if not isinstance(value, str) or not value.strip():
+        return _refuse(field, value, accepted or "a non-empty string")
+    value = value.strip()
+    if pattern is not None and not pattern.match(value):
+        return _refuse(field, value, accepted or "text matching %s" % pattern.pattern)
+    return value
+
+
+def as_choice(field, value, choices):
+    if isinstance(value, str) and value.strip() in choices:
+        return value.strip()
+    if isinstance(value, str):
+        upper = value.strip().upper()
+        if upper in choices:
+            return upper
+    return _refuse(field, value, "one of %s" % ", ".join(choices), "%s=%s" % (field, choices[0]))
+
+
+def as_names(field, value):
+    """A list of names: a list of strings, or one comma-separated string (Ansible's list convention)."""
+    if isinstance(value, str):
+        value = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item.strip() for item in value):
+        return _refuse(field, value, "a list of names", "'{\"%s\": [\"a\", \"b\"]}'" % field)
+    return [item.strip() for item in value]
+
+
+def _mapping(field, value, keys, example):
+    if not isinstance(value, dict):
+        _refuse(field, value, "a mapping with the keys %s" % ", ".join(keys), example)
+    unknown = sorted(str(k) for k in value if k not in keys)
+    if unknown:
+        raise InputError("%s has the unknown key(s) %s; the keys are %s (for example -e %s)" % (
+            field, ", ".join(unknown), ", ".join(keys), example), field)
+    return value
+
+
+# ------------------------------------------------------------------------------ structured options
+def auto_rollback(value, field="auto_rollback"):
+    """``{enabled, events}``; a boolean is the short form (true: roll back on DEPLOYMENT_FAILURE)."""
+    example = "'{\"%s\": {\"enabled\": true, \"events\": [\"DEPLOYMENT_FAILURE\"]}}'" % field
+    if not isinstance(value, dict):
+        try:
+            enabled = as_bool(field, value)
+        except InputError:
+            return _refuse(field, value, "true, false, or a mapping {enabled: bool, events: [%s]}" % ", ".join(ROLLBACK_EVENTS),
+                           example)
+        return {"enabled": enabled, "events": ["DEPLOYMENT_FAILURE"] if enabled else []}
+    _mapping(field, value, ("enabled", "events"), example)
+    enabled = as_bool(field + ".enabled", value.get("enabled", True))
+    events = value.get("events")
+    events = ["DEPLOYMENT_FAILURE"] if events is None and enabled else as_names(field + ".events", events or [])
+    return {"enabled": enabled, "events": [as_choice(field + ".events", event, ROLLBACK_EVENTS) for event in events]}
+
+
+def alarms(value, field="alarms"):
+    """``{enabled, names, ignore_poll_alarm_failure}``; a list of alarm names is the short form (enabled)."""
+    example = "'{\"%s\": {\"enabled\": true, \"names\": [\"web-5xx\"]}}'" % field
+    if isinstance(value, (list, tuple)):
+        return {"enabled": True, "names": as_names(field, value), "ignore_poll_alarm_failure": False}
+    if not isinstance(value, dict):
+        return _refuse(field, value, "a mapping {enabled: bool, names: [alarm names], ignore_poll_alarm_failure: bool} "
+                       "or a list of alarm names", example)
+    _mapping(field, value, ("enabled", "names", "ignore_poll_alarm_failure"), example)
+    names = as_names(field + ".names", value.get("names") or [])
+    return {"enabled": as_bool(field + ".enabled", value.get("enabled", bool(names))), "names": names,
+            "ignore_poll_alarm_failure": as_bool(field + ".ignore_poll_alarm_failure", value.get("ignore_poll_alarm_failure", False))}
+
+
+def deployment_config(value, custom_configs, field="deployment_config"):
+    name = as_text(field, value, accepted="a deployment configuration name such as %s" % configs.ONE_AT_A_TIME)
+    try:
+        configs.resolve_config(name, custom_configs or {})
+    except configs.DeploymentConfigError as exc:
+        raise InputError("%s=%s is not accepted: %s" % (field, _show(value), exc.message), field)
+    return name
+
+
+def revision(value):
+    """The revision's shape (a location string or a mapping with s3, url, git or path); the content is checked on fetch."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, dict) and len([key for key in ("s3", "url", "git", "path") if key in value]) == 1:
+        return value
+    if value is None or value == "":
+        raise InputError("no revision given: pass -e revision=<s3://bucket/key | a revision directory | a zip/tar/tgz bundle> "
+                         "or a mapping {s3: {bucket, key}} / {url, sha256} / {git: {repo, commit}}", "revision")
+    return _refuse("revision", value, "s3://bucket/key[?versionId=...], a local revision directory or bundle, or a mapping with "
+                   "exactly one of s3, url (with sha256), git or path", "revision=s3://my-bucket/app/app-1.0.tgz")
+
+
+# ------------------------------------------------------------------------------ deployment groups
+def deployment_group(name, groups, plugin_groups):
+    """The inventory group ``name`` when the codedeploy inventory plugin made it a deployment group."""
+    real = sorted(plugin_groups or ())
+    listing = ", ".join(real) if real else "none: add an inventory source <name>.codedeploy.yml read by rollout.codedeploy.codedeploy"
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("no deployment_group given: pass -e deployment_group=<application>_<group>; the deployment groups of "
+                         "this inventory are: %s" % listing, "deployment_group")
+    name = name.strip()
+    if name not in real:
+        what = "an inventory group, but not a deployment group made by the rollout.codedeploy.codedeploy inventory plugin" \
+            if name in (groups or {}) else "not a group of this inventory"
+        raise InputError("deployment_group=%s is %s. The deployment groups of this inventory are: %s" % (_show(name), what, listing),
+                         "deployment_group")
+    return name
+
+
+# ------------------------------------------------------------------------------ the playbooks' inputs
+def start_request(args, settings, groups, plugin_groups):
+    """The checked inputs of ``state=started`` (deploy and rollback), as a plain dict of typed values."""
+    request = {"deployment_group": deployment_group(args.get("deployment_group"), groups, plugin_groups)}
+    request["reuse_deployment"] = _optional(args, "reuse_deployment", lambda f, v: as_text(f, v, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"))
+    request["rollback_of"] = _optional(args, "rollback_of", lambda f, v: as_text(f, v, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"))
+    request["revision"] = None if request["reuse_deployment"] else revision(args.get("revision"))
+    request["deployment_config"] = _optional(args, "deployment_config", lambda f, v: deployment_config(v, settings.get("deployment_configs"), f))
+    request["file_exists_behavior"] = _optional(args, "file_exists_behavior", lambda f, v: as_choice(f, v, FILE_EXISTS_BEHAVIORS))
+    for flag in ("ignore_application_stop_failures", "update_outdated_instances_only"):
+        request[flag] = _optional(args, flag, as_bool)
+    request["auto_rollback"] = _optional(args, "auto_rollback", lambda f, v: auto_rollback(v, f))
+    request["alarms"] = _optional(args, "alarms", lambda f, v: alarms(v, f))
+    request["description"] = _optional(args, "description", lambda f, v: as_text(f, str(v)))
+    request["lease_seconds"] = _optional(args, "lease_seconds", lambda f, v: as_int(f, v, *LEASE_RANGE))
+    request["deployment_root"] = _optional(args, "deployment_root", _absolute_path)
+    request["max_revisions"] = _optional(args, "max_revisions", lambda f, v: as_int(f, v, 1, 1000))
+    request["only_hosts"] = _optional(args, "only_hosts", as_names)
+    request["creator"] = as_choice("creator", args.get("creator") or "user", CREATORS)
+    if request["creator"] == "rollback" and not request["reuse_deployment"]:
+        raise InputError("a rollback needs the deployment to roll back to: pass -e deployment_id=d-XXXXXXXXX "
+                         "(rollout.codedeploy.deployment_info lists the group's deployments)", "deployment_id")
+    request["aws"] = aws_settings(args)
+    return request
+
+
+def stop_request(args):
+    deployment_id = args.get("deployment_id")
+    if deployment_id in (None, ""):
+        raise InputError("no deployment_id given: pass -e deployment_id=d-XXXXXXXXX (rollout.codedeploy.deployment_info lists "
+                         "the deployments)", "deployment_id")
+    return {"deployment_id": as_text("deployment_id", deployment_id, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"),
+            "rollback": as_bool("rollback", args.get("rollback", False)), "aws": aws_settings(args)}
+
+
+def aws_settings(args):
+    """The AWS options given to the task, typed (secrets included; never put them in a plan)."""
+    result = {}
+    for key in AWS_INPUTS:
+        value = args.get(key)
+        if value in (None, ""):
+            continue
+        if key in ("connect_timeout", "read_timeout"):
+            value = as_int(key, value, *TIMEOUT_RANGE)
+        elif key == "validate_certs":
+            value = as_bool(key, value)
+        else:
+            value = as_text(key, value)
+        result[key] = value
+    return result
+
+
+def _optional(args, field, check):
+    value = args.get(field)
+    if value is None:
+        return None
+    return check(field, value)
+
+
+def _absolute_path(field, value):
+    value = as_text(field, value, accepted="an absolute path on the hosts")
+    if not value.startswith("/") or "\x00" in value or any(part == ".." for part in value.split("/")):
+        return _refuse(field, value, "an absolute path on the hosts without '..'", "%s=/opt/codedeploy-agent/deployment-root" % field)
+    return value.rstrip("/") or "/"

@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The plan of one deployment: what the controller decided when it opened the deployment, carried
+from the prepare play to every host task and to the settle play.
+
+``Plan`` is the only code that knows the plan's fields. Between plays the plan travels as the plain
+mapping ``Plan.to_dict()`` returns (Ansible facts must be JSON); every reader turns it back with
+``Plan.from_dict()``, which refuses a mapping that is not a plan. Controller-only."""
+
+from __future__ import annotations
+
+FORMAT = 1
+
+# name -> (default, meaning). The order is the order of docs/design.md's table.
+FIELDS = (
+    ("deployment_id", None, "the ledger id, d-XXXXXXXXX; None when nothing is deployed (check mode, nothing outdated)"),
+    ("strategy", "in_place", "the deployment strategy that rolls the plan out"),
+    ("application", None, "the application name"),
+    ("deployment_group", None, "the deployment group name"),
+    ("deployment_group_id", None, "the group's id (names its folders on the hosts)"),
+    ("inventory_group", None, "the inventory group the hosts came from"),
+    ("hosts", (), "the inventory hosts, in rollout order"),
+    ("serial", (1,), "batch sizes for the play's serial keyword"),
+    ("batches", (), "the batches, as lists of hosts"),
+    ("bake_after", (), "seconds to bake after each batch (zonal configs)"),
+    ("instances", None, "inventory host -> instance id"),
+    ("zones", None, "inventory host -> Availability Zone"),
+    ("minimum", 0, "minimum healthy hosts"),
+    ("max_unhealthy", 0, "how many hosts may be unhealthy at once"),
+    ("bundle", None, "the bundle in the controller's cache (None for a rollback from host archives)"),
+    ("sha256", None, "the bundle's sha256"),
+    ("bundle_type", None, "zip, tar or tgz"),
+    ("source", None, "the revision's source, normalized (credentials redacted)"),
+    ("location", None, "the revision as people read it (credentials redacted)"),
+    ("appspec", None, "the normalized appspec"),
+    ("revision_env", None, "the BUNDLE_* source given to hook scripts"),
+    ("reuse_deployment", None, "for a rollback: the earlier deployment whose archives the hosts reuse"),
+    ("options", None, "the effective deployment options (config, file_exists_behavior, alarms, auto_rollback, ...)"),
+    ("steps", (), "each host's lifecycle: lists of host events and the controller's traffic steps"),
+    ("target_groups", (), "target groups that traffic control uses"),
+    ("classic_elbs", (), "classic load balancers that traffic control uses"),
+    ("triggers", (), "the group's triggers"),
+    ("account_id", None, "the AWS account, for trigger messages"),
+    ("aws", None, "AWS settings without secrets (region, endpoint_url, profile, timeouts)"),
+    ("ledger", None, "the ledger location"),
+    ("lease_seconds", 300, "how long the deployment holds its group without a sign of life"),
+    ("owner", None, "who holds the deployment's lock"),
+    ("deployment_root", None, "the agent's deployment root on the hosts (None: the default)"),
+    ("max_revisions", None, "how many revisions each host keeps (None: the default)"),
+    ("note", None, "why nothing is deployed, when deployment_id is None"),
+)
+NAMES = tuple(name for name, _default, _meaning in FIELDS)
+_DEFAULTS = {name: default for name, default, _meaning in FIELDS}
+_LISTS = ("hosts", "serial", "batches", "bake_after", "steps", "target_groups", "classic_elbs", "triggers")
+
+
+class PlanError(Exception):
+    def __init__(self, message):
+        super(PlanError, self).__init__(message)
+        self.message = message
+
+
+class Plan(object):
+    """A deployment plan. Attributes are the names of ``FIELDS``; nothing else is stored."""
+
+    __slots__ = NAMES
+
+    def __init__(self, **fields):
+        unknown = sorted(set(fields) - set(NAMES))
+        if unknown:
+            raise PlanError("a plan has no field %s (fields: %s)" % (", ".join(unknown), ", ".join(NAMES)))
+        for name in NAMES:
+            value = fields.get(name, _DEFAULTS[name])
+            if name in _LISTS:
+                value = [list(item) if isinstance(item, (list, tuple)) else item for item in (value or ())]
+            elif isinstance(value, dict):
+                value = dict(value)
+            object.__setattr__(self, name, value)
+        for name in ("instances", "zones"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, {})
+        if self.options is None:
+            object.__setattr__(self, "options", {})
+        if self.aws is None:
+            object.__setattr__(self, "aws", {})
+
+    def __setattr__(self, name, value):
+        if name not in NAMES:
+            raise PlanError("a plan has no field %s" % name)
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other):
+        return isinstance(other, Plan) and self.to_dict() == other.to_dict()
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Plan(%s, %d hosts)" % (self.deployment_id, len(self.hosts))
+
+    # ------------------------------------------------------------------ facts
+    def to_dict(self):
+        """The plan as JSON-ready data, for ``register`` and the next play."""
+        data = {name: getattr(self, name) for name in NAMES}
+        data["format"] = FORMAT
+        return data
+
+    @classmethod
+    def from_dict(cls, data, what="deployment"):
+        """The plan from ``to_dict()``'s mapping; PlanError (naming ``what``) for anything else."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise PlanError("%s must be the plan that rollout.codedeploy.deployment (state=started) returned, as "
+                            "'{{ codedeploy_deployment.plan }}'; got %s" % (what, _shape(data)))
+        fields = {key: value for key, value in data.items() if key != "format"}
+        return cls(**fields)
+
+    # ------------------------------------------------------------------ questions
+    @property
+    def deploys(self):
+        """False when nothing is deployed (check mode, or every instance already up to date)."""
+        return bool(self.deployment_id)
+
+    @property
+    def controls_traffic(self):
+        return bool(self.target_groups or self.classic_elbs)
+
+    @property
+    def is_rollback_from_archives(self):
+        return bool(self.reuse_deployment)
+
+    def instance_of(self, host):
+        return self.instances.get(host)
+
+    def alarm_names(self):
+        """The alarms to watch, or () when alarm monitoring is off."""
+        alarms = self.options.get("alarms") or {}
+        return tuple(alarms.get("names") or ()) if alarms.get("enabled") else ()
+
+    def ignore_poll_alarm_failure(self):
+        return bool((self.options.get("alarms") or {}).get("ignore_poll_alarm_failure"))
+
+    def bake_seconds(self, batch_hosts):
+        """The bake time after the batch that holds ``batch_hosts`` (0 outside zonal configs)."""
+        batch_hosts = set(batch_hosts or ())
+        for index, batch in enumerate(self.batches):
+            if batch_hosts & set(batch):
+                return int(self.bake_after[index] if index < len(self.bake_after) else 0)
+        return 0
+
+    def host_events(self):
+        """Every event a host runs, in order (host events and traffic steps flattened)."""
+        events = []
+        for step in self.steps:
+            events.extend(step if isinstance(step, list) else [step])
+        return events
+
+
+def _shape(data):
+    if isinstance(data, dict):
+        return "a mapping with keys %s" % (", ".join(sorted(str(k) for k in data)[:8]) or "none")
+    if data is None:
+        return "nothing"
+    return "%r" % (str(data)[:60],)
+
+
+def empty(note):
+    """The plan of a deployment that deploys nothing, with the reason."""
+    return Plan(note=note)

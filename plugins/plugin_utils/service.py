@@ -1,0 +1,397 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deployment service: the controller's side of every deployment, whatever its strategy.
+
+- ``open``: resolve the revision, plan the batches, open the deployment in the ledger (the group's
+  lock), check the load balancers and alarms, publish DeploymentStart; return the ``Plan``.
+- ``after_batch``: stop requests, alarms and bake times between batches; renew the lease.
+- ``settle``: CodeDeploy's success rule, the final status and message, notifications, and the
+  rollback target when automatic rollback applies.
+- ``request_stop``: ask a running deployment (of another process) to stop.
+
+It takes a ledger and an AWS access object (``.client(name)``, ``.account_id()``, ``.region``), so
+unit tests drive it with fakes. Any error after the deployment was opened settles it as Failed
+(releasing the group's lock) before it propagates. Controller-only; see docs/design.md."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils import appspec as appspec_rules
+from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
+from ansible_collections.rollout.codedeploy.plugins.module_utils import deployment_config as configs
+from ansible_collections.rollout.codedeploy.plugins.module_utils import revision_source
+from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms, watch_alarms
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
+
+OPTION_NAMES = ("deployment_config", "file_exists_behavior", "ignore_application_stop_failures", "update_outdated_instances_only",
+                "auto_rollback", "alarms")
+
+
+class ServiceError(Exception):
+    """The deployment cannot go on; ``code`` is CodeDeploy's error code, ``message`` says what to do.
+    ``settled`` is True when the deployment's final status was already recorded."""
+
+    def __init__(self, message, code="INTERNAL_ERROR", settled=False):
+        super(ServiceError, self).__init__(message)
+        self.message = message
+        self.code = code
+        self.settled = settled
+
+
+# ------------------------------------------------------------------------------ the group, as the inventory says
+def group_hosts(group_name, groups, hostvars, all_settings):
+    """The deployment group's hosts as [{host, instance_id, zone}] and its settings."""
+    names = list(groups.get(group_name) or [])
+    if not names:
+        raise ServiceError("deployment group %s has no instances in this inventory: its tags, tag sets, Auto Scaling groups or "
+                           "on-premises tags select no running instance. Check them in the inventory source." % group_name,
+                           "NO_INSTANCES")
+    settings = dict((all_settings or {}).get(group_name) or (hostvars.get(names[0]) or {}).get("codedeploy_deployment_group") or {})
+    hosts = []
+    for name in names:
+        host_vars = hostvars.get(name) or {}
+        hosts.append({"host": name, "instance_id": host_vars.get("codedeploy_instance_id") or name,
+                      "zone": host_vars.get("codedeploy_availability_zone")})
+    return hosts, settings
+
+
+def effective_options(settings, request):
+    """The group's settings with the deployment's overrides (CodeDeploy's createDeployment options)."""
+    options = {
+        "deployment_config": settings.get("deployment_config") or configs.ONE_AT_A_TIME,
+        "file_exists_behavior": settings.get("file_exists_behavior") or "DISALLOW",
+        "ignore_application_stop_failures": False,
+        "update_outdated_instances_only": False,
+        "auto_rollback": dict(settings.get("auto_rollback") or {"enabled": False, "events": []}),
+        "alarms": dict(settings.get("alarms") or {"enabled": False, "names": [], "ignore_poll_alarm_failure": False}),
+    }
+    for key in OPTION_NAMES:
+        if request.get(key) is not None:
+            options[key] = request[key]
+    if request.get("creator") == "rollback":
+        # A rollback is the remedy for what tripped the alarm: the same alarm does not stop it.
+        options["alarms"] = dict(options["alarms"], enabled=False)
+    return options
+
+
+def failure_summary(deployment, limit=3):
+    """The failed hosts, events, scripts and log tails, for the final message."""
+    lines = []
+    for instance in deployment.get("instances") or []:
+        if instance.get("status") != "Failed":
+            continue
+        event = next((e for e in instance.get("events") or [] if e.get("status") == "Failed"), None)
+        where = instance.get("host") or instance["instance_id"]
+        if event:
+            tail = (event.get("log_tail") or "").strip().splitlines()[-3:]
+            lines.append("%s failed on %s: %s%s" % (event["event"], where, event.get("message") or event.get("error_code"),
+                                                    (" Last output: " + " | ".join(tail)) if tail else ""))
+        else:
+            lines.append("%s failed: %s" % (where, instance.get("message") or instance.get("error_code")))
+        if len(lines) >= limit:
+            break
+    return lines
+
+
+def fetch_revision(revision, aws, cache=revision_source.DEFAULT_CACHE):
+    """The revision fetched once into the controller's cache, and its validated appspec: (fetched, appspec, warnings)."""
+    needs_s3 = (isinstance(revision, dict) and "s3" in revision) or str(revision or "").startswith("s3://")
+    try:
+        fetched = revision_source.fetch(revision, s3_client=aws.client("s3") if needs_s3 else None, cache=cache)
+    except revision_source.RevisionError as exc:
+        raise ServiceError(exc.message, getattr(exc, "code", None) or "INVALID_REVISION")
+    try:
+        text, member = bundles.read_appspec(fetched["bundle"])
+        spec, warnings = appspec_rules.parse_appspec(text, source="%s:%s" % (fetched["location"], member))
+    except appspec_rules.AppSpecError as exc:
+        raise ServiceError("revision %s has an invalid appspec: %s" % (fetched["location"], exc.message), "INVALID_REVISION")
+    except bundles.BundleError as exc:
+        raise ServiceError("revision %s cannot be used: %s" % (fetched["location"], exc.message), "INVALID_REVISION")
+    return fetched, spec, list(warnings or [])
+
+
+class Opening(object):
+    """What ``open`` returns: the plan, a message for people, appspec warnings and orphaned deployments."""
+
+    def __init__(self, plan, message, warnings=(), orphaned=(), preview=None):
+        self.plan = plan
+        self.message = message
+        self.warnings = list(warnings)
+        self.orphaned = list(orphaned)
+        self.preview = preview
+
+
+class DeploymentService(object):
+    """One deployment's controller logic. ``ledger`` may be None only for a check-mode ``open`` before the first deployment."""
+
+    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None):
+        self.ledger = ledger
+        self.aws = aws
+        self._fetch = fetch
+        self._sleep = sleep
+        self.owner = owner
+        self.bundle_cache = bundle_cache or revision_source.DEFAULT_CACHE
+
+    # ------------------------------------------------------------------ open
+    def open(self, request, hosts, settings, check_mode=False):
+        """Plan and open a deployment for the checked ``request`` (contract.start_request) to ``hosts`` of the group."""
+        strategy = strategies.for_group(settings)
+        options = effective_options(settings, request)
+        revision, spec, warnings = self._revision(request)
+        if request.get("only_hosts"):
+            hosts = [h for h in hosts if h["host"] in request["only_hosts"]]
+        application, group_name = settings.get("application") or request["deployment_group"], settings.get("name") or request["deployment_group"]
+        history = self.ledger.instance_history(application, group_name, [h["instance_id"] for h in hosts]) if self.ledger else {}
+        last = self.ledger.last_successful(application, group_name) if self.ledger else None
+        if options["update_outdated_instances_only"]:
+            hosts = [h for h in hosts if not _runs(history.get(h["instance_id"]), revision["sha256"])]
+            if not hosts:
+                note = "Nothing to deploy: every instance of %s already runs %s (update_outdated_instances_only)" % (
+                    request["deployment_group"], revision["location"])
+                return Opening(empty(note), note, warnings)
+        try:
+            planned = strategy.plan_batches(options["deployment_config"], settings.get("deployment_configs"), hosts, history,
+                                            ((last or {}).get("revision") or {}).get("sha256"))
+        except strategies.StrategyError as exc:
+            raise ServiceError(exc.message, exc.code)
+        plan = self._plan(request, settings, strategy, options, revision, spec, hosts, planned)
+        if check_mode:
+            return Opening(plan, preview_message(plan, request["deployment_group"], len(hosts)), warnings, preview=True)
+        summary = self._create(plan, request)
+        plan.deployment_id = summary["deployment_id"]
+        try:
+            self._start(plan)
+        except Exception as exc:
+            self.abandon(plan, exc)
+            raise
+        message = "Deployment %s: %s to %d hosts of %s, %s (batches %s)" % (
+            plan.deployment_id, plan.location, len(plan.hosts), request["deployment_group"], options["deployment_config"], plan.serial)
+        orphaned = summary.get("orphaned") or []
+        if orphaned:
+            message += ". Marked Failed (TIMEOUT) the deployment(s) %s whose controller stopped without finishing" % ", ".join(orphaned)
+        return Opening(plan, message, warnings, orphaned)
+
+    def _revision(self, request):
+        """The revision record, its appspec and warnings: fetched, or (rollback) the one an earlier deployment left on the hosts."""
+        if not request.get("reuse_deployment"):
+            fetched, spec, warnings = self._fetch(request["revision"], self.aws, self.bundle_cache)
+            return fetched, spec, warnings
+        if self.ledger is None:
+            raise ServiceError("there is no ledger yet, so there is no deployment %s to roll back to" % request["reuse_deployment"],
+                               "DEPLOYMENT_DOES_NOT_EXIST")
+        earlier = self.ledger.get_deployment(request["reuse_deployment"], include_instances=False)
+        revision = dict(earlier.get("revision") or {}, bundle=None)
+        return revision, revision.get("appspec") or {}, []
+
+    def _plan(self, request, settings, strategy, options, revision, spec, hosts, planned):
+        by_host = {h["host"]: h for h in hosts}
+        target_groups, classic_elbs = strategy.load_balancers(settings)
+        group = request["deployment_group"]
+        return Plan(
+            strategy=strategy.name, application=settings.get("application") or group, deployment_group=settings.get("name") or group,
+            deployment_group_id=settings.get("id") or group, inventory_group=group,
+            hosts=list(planned.hosts), serial=list(planned.serial) or [1], batches=[list(b) for b in planned.batches],
+            bake_after=list(planned.bake_after), instances={name: by_host[name]["instance_id"] for name in planned.hosts},
+            zones={name: by_host[name].get("zone") for name in planned.hosts}, minimum=planned.minimum, max_unhealthy=len(hosts) - planned.minimum,
+            bundle=revision.get("bundle"), sha256=revision.get("sha256"), location=revision.get("location"), appspec=spec,
+            bundle_type=revision.get("bundle_type"), source=revision.get("source"),
+            revision_env=revision.get("env") or {}, reuse_deployment=request.get("reuse_deployment"), options=options,
+            steps=strategy.host_steps(bool(target_groups or classic_elbs)), target_groups=target_groups, classic_elbs=classic_elbs,
+            triggers=settings.get("triggers") or [], aws=public_settings(request.get("aws")), ledger=request.get("ledger"),
+            lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,
+            deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"))
+
+    def _create(self, plan, request):
+        """Open the deployment in the ledger: the group's lock is taken here (ActiveDeploymentError when it is held)."""
+        revision = {"location": plan.location, "sha256": plan.sha256, "bundle_type": plan.bundle_type, "source": plan.source,
+                    "env": plan.revision_env, "appspec": plan.appspec}
+        instances = [{"instance_id": plan.instances[name], "host": name, "zone": plan.zones.get(name)} for name in plan.hosts]
+        return self.ledger.create_deployment(
+            plan.application, plan.deployment_group, plan.deployment_group_id, revision, plan.options["deployment_config"], instances,
+            creator=request.get("creator") or "user", options=plan.options, description=request.get("description"),
+            rollback_of=request.get("rollback_of"), lease_seconds=plan.lease_seconds, owner=self.owner)
+
+    def _start(self, plan):
+        """After the ledger opened the deployment: load balancers resolved, alarms checked, DeploymentStart published."""
+        if plan.controls_traffic:
+            from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import TrafficError
+            try:
+                self.balancers(plan).resolve()
+            except TrafficError as exc:
+                self.ledger.update_status(plan.deployment_id, "Failed", exc.code, exc.message)
+                raise ServiceError("%s failed before any host was touched: %s" % (plan.deployment_id, exc.message), exc.code, settled=True)
+        if plan.triggers:
+            plan.account_id = self.aws.account_id()
+        if plan.alarm_names():
+            check = check_alarms(self.aws.client("cloudwatch"), plan.alarm_names(), plan.ignore_poll_alarm_failure())
+            if not check.ok:
+                self.ledger.update_status(plan.deployment_id, "Stopped", "ALARM_ACTIVE", check.message)
+                raise ServiceError("%s stopped before it started: %s" % (plan.deployment_id, check.message), "ALARM_ACTIVE", settled=True)
+        self.ledger.update_status(plan.deployment_id, "InProgress")
+        self.notify(plan, self.ledger.get_deployment(plan.deployment_id), "DeploymentStart")
+
+    def abandon(self, plan, exc):
+        """Settle a deployment that an error interrupted (Failed, with the cause), releasing the group's lock."""
+        if not plan.deployment_id or getattr(exc, "settled", False):
+            return
+        code = getattr(exc, "code", None) or "INTERNAL_ERROR"
+        message = getattr(exc, "message", None) or str(exc) or "the controller failed"
+        try:
+            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+            if current["status"] not in TERMINAL_STATUSES:
+                self.ledger.update_status(plan.deployment_id, "Failed", code, "%s (the controller settled it when the error happened)" % message)
+        except Exception:  # pylint: disable=broad-except  # the original error is the one to report
+            pass
+
+    # ------------------------------------------------------------------ AWS helpers for the plan
+    def balancers(self, plan):
+        """The plan's load balancers, or None without traffic control."""
+        if not plan.controls_traffic:
+            return None
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import LoadBalancers
+        return LoadBalancers(elbv2=self.aws.client("elbv2") if plan.target_groups else None,
+                             elb=self.aws.client("elb") if plan.classic_elbs else None,
+                             target_groups=plan.target_groups, classic_elbs=plan.classic_elbs)
+
+    def notifier(self, plan):
+        if not plan.triggers:
+            return None
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.notify import Notifier
+        return Notifier(sns=self.aws.client("sns"), events=self.aws.client("events"), triggers=plan.triggers,
+                        region=self.aws.region, account_id=plan.account_id or "000000000000")
+
+    def notify(self, plan, deployment, name):
+        notes = self.notifier(plan)
+        return notes.deployment_event(name, deployment) if notes is not None else []
+
+    # ------------------------------------------------------------------ between batches
+    def after_batch(self, plan, batch_hosts):
+        """Stop requests, alarms and the bake after a batch: {proceed, status, error_code?, msg?, baked}."""
+        current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+        if current["status"] in TERMINAL_STATUSES:
+            return {"proceed": False, "status": current["status"], "changed": False}
+        request = current.get("stop_request")
+        if request:
+            by = " of %s" % request["requested_by"] if request.get("requested_by") else ""
+            return self._stop(plan, "MANUAL_STOP", "stopped on request%s after the current batch" % by)
+        if plan.alarm_names():
+            check = check_alarms(self.aws.client("cloudwatch"), plan.alarm_names(), plan.ignore_poll_alarm_failure())
+            if not check.ok:
+                return self._stop(plan, "ALARM_ACTIVE", check.message)
+        bake = plan.bake_seconds(batch_hosts)
+        if bake > 0 and plan.alarm_names():
+            # Zonal deployments bake after each zone; the alarms are watched for the whole bake.
+            check = watch_alarms(self.aws.client("cloudwatch"), plan.alarm_names(), bake, plan.ignore_poll_alarm_failure(),
+                                 interval=min(10.0, max(bake / 5.0, 0.5)), sleep=self._sleep)
+            if not check.ok:
+                return self._stop(plan, "ALARM_ACTIVE", "%s (during the %d s bake)" % (check.message, bake))
+        elif bake > 0:
+            self._sleep(bake)
+        self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
+        return {"proceed": True, "status": current["status"], "baked": bake, "changed": False}
+
+    def _stop(self, plan, code, message):
+        self.ledger.update_status(plan.deployment_id, "Stopped", code, message)
+        return {"proceed": False, "status": "Stopped", "error_code": code, "msg": message, "changed": True}
+
+    # ------------------------------------------------------------------ settle
+    def settle(self, plan):
+        """The final status (CodeDeploy's success rule), notifications and the rollback target."""
+        if not plan.deploys:
+            return {"changed": False, "deployment_id": None, "status": "Succeeded", "msg": plan.note or "nothing deployed",
+                    "rollback": None, "overview": {}, "out_of_service": [], "error": None}
+        deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
+        if deployment["status"] not in TERMINAL_STATUSES:
+            self._verdict(plan, deployment)
+            deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
+        event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
+        warnings = self.notify(plan, deployment, event)
+        out_of_service = [i.get("host") or i["instance_id"] for i in deployment.get("instances") or [] if i.get("out_of_service")]
+        error = deployment.get("error") or {}
+        summary = "Deployment %s %s: %s" % (plan.deployment_id, deployment["status"], ", ".join(
+            "%s %d" % (k, v) for k, v in sorted(deployment["overview"].items()) if v))
+        if error:
+            summary += ". %s: %s" % (error.get("code"), error.get("message"))
+        if out_of_service:
+            summary += ". Out of service in their load balancers: %s" % ", ".join(out_of_service)
+        rollback = self.rollback_target(plan, deployment)
+        if rollback:
+            summary += ". Rolling back %d host(s) to %s (%s)" % (len(rollback["hosts"]), rollback["reuse_deployment"], rollback["location"])
+        return {"changed": True, "deployment_id": plan.deployment_id, "status": deployment["status"], "error": error or None,
+                "overview": deployment["overview"], "out_of_service": out_of_service, "msg": summary, "rollback": rollback,
+                "notification_warnings": [w for w in warnings or [] if w]}
+
+    def _verdict(self, plan, deployment):
+        total, succeeded = len(plan.hosts), deployment["overview"].get("Succeeded", 0)
+        # Skipped (never deployed) instances count against the deployment like failed ones.
+        outcome = configs.evaluate(total, succeeded, total - succeeded, 0, plan.minimum)
+        if outcome.status == "Succeeded":
+            self.ledger.update_status(plan.deployment_id, "Succeeded")
+            return
+        lines = failure_summary(deployment)
+        message = "%s (%d of %d instances succeeded, at least %d needed)" % (
+            "; ".join(lines) or outcome.message, succeeded, total, max(plan.minimum, 1))
+        self.ledger.update_status(plan.deployment_id, "Failed", outcome.error_code or "HEALTH_CONSTRAINTS", message)
+
+    def rollback_target(self, plan, deployment):
+        """When automatic rollback (or a stop with rollback) applies: the last good deployment and the hosts it goes back to."""
+        if deployment.get("creator") == "rollback":
+            return None
+        event = _rollback_event(deployment)
+        auto = plan.options.get("auto_rollback") or {}
+        asked = (deployment.get("stop_request") or {}).get("rollback") and event == "DEPLOYMENT_STOP_ON_REQUEST"
+        if not event or not (asked or (auto.get("enabled") and event in (auto.get("events") or ["DEPLOYMENT_FAILURE"]))):
+            return None
+        good = self.ledger.last_successful(plan.application, plan.deployment_group)
+        if not good or good["deployment_id"] == deployment["deployment_id"]:
+            return None
+        touched = [i["host"] for i in deployment.get("instances") or [] if i.get("status") in ("Succeeded", "Failed", "InProgress")]
+        if not touched:
+            return None
+        return {"reuse_deployment": good["deployment_id"], "hosts": touched, "rollback_of": deployment["deployment_id"],
+                "location": (good.get("revision") or {}).get("location"), "event": event}
+
+    # ------------------------------------------------------------------ stop (from another process)
+    def request_stop(self, deployment_id, rollback=False, requested_by=None):
+        current = self.ledger.get_deployment(deployment_id, include_instances=False)
+        if current["status"] in TERMINAL_STATUSES:
+            return {"changed": False, "deployment_id": deployment_id, "status": current["status"],
+                    "msg": "%s is already %s; nothing to stop" % (deployment_id, current["status"])}
+        self.ledger.request_stop(deployment_id, rollback=rollback, requested_by=requested_by)
+        return {"changed": True, "deployment_id": deployment_id, "status": current["status"],
+                "msg": "asked %s to stop after its current batch%s" % (deployment_id, " and roll back" if rollback else "")}
+
+
+def _runs(last, sha256):
+    last = last or {}
+    return last.get("status") == "Succeeded" and last.get("revision_sha256") == sha256
+
+
+def _rollback_event(deployment):
+    if deployment["status"] == "Failed":
+        return "DEPLOYMENT_FAILURE"
+    if deployment["status"] == "Stopped":
+        code = (deployment.get("error") or {}).get("code")
+        return "DEPLOYMENT_STOP_ON_ALARM" if code == "ALARM_ACTIVE" else "DEPLOYMENT_STOP_ON_REQUEST"
+    return None
+
+
+def public_settings(settings):
+    from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings as strip
+    return strip(settings)
+
+
+def preview_message(plan, group, fleet_size):
+    """Check mode: the plan (batches, hosts, the events and scripts each would run) with nothing recorded or touched."""
+    hooks = plan.appspec.get("hooks") or {} if plan.appspec else {}
+    per_event = ["%s%s" % (e, " (%s)" % ", ".join(s["location"] for s in hooks[e]) if hooks.get(e) else "") for e in plan.host_events()]
+    lines = ["Check mode: nothing is recorded or changed. Plan for %s: %s, %s, minimum healthy %d of %d" % (
+        group, plan.location, plan.options["deployment_config"], plan.minimum, fleet_size)]
+    for number, batch in enumerate(plan.batches, 1):
+        lines.append("batch %d: %s" % (number, ", ".join("%s (%s)" % (n, plan.instances[n]) for n in batch)))
+    lines.append("each host runs: %s" % "; ".join(per_event))
+    lines.append("ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the scripts of the revision each host ran last")
+    return "\n".join(lines)
