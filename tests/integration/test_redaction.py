@@ -2,7 +2,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A presigned S3 URL revision deployed through ``ansible-playbook rollout.codedeploy.deploy``: its signature and
 access key id are in neither the ledger file (read raw), nor the play's output, nor deployment_info."""
-import json
 import os
 import sys
 import tempfile
