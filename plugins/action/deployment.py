@@ -36,11 +36,12 @@ class ActionModule(ActionBase):
         try:
             if state == "started":
                 return dict(result, **self._started(args, task_vars or {}))
-            params = check_arguments(SPEC, args, ACTION)
             if state == "stop_requested":
-                checked = contract.stop_request(params)
+                checked = contract.stop_request(args)
+                params = check_arguments(SPEC, dict(args, rollback=checked["rollback"]), ACTION)
                 service = self._service(params, checked["aws"], readonly=False)
                 return dict(result, **service.request_stop(checked["deployment_id"], checked["rollback"], self._owner(task_vars)))
+            params = check_arguments(SPEC, args, ACTION)
             plan = Plan.from_dict(params.get("deployment"))
             service = self._service(dict(params, ledger=plan.ledger), plan.aws, readonly=False) if plan.deploys \
                 else DeploymentService(None, None)

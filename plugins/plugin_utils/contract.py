@@ -186,6 +186,10 @@ def start_request(args, settings, groups, plugin_groups):
     request = {"deployment_group": deployment_group(args.get("deployment_group"), groups, plugin_groups)}
     request["reuse_deployment"] = _optional(args, "reuse_deployment", lambda f, v: as_text(f, v, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"))
     request["rollback_of"] = _optional(args, "rollback_of", lambda f, v: as_text(f, v, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"))
+    request["creator"] = as_choice("creator", args.get("creator") or "user", CREATORS)
+    if request["creator"] == "rollback" and not request["reuse_deployment"]:
+        raise InputError("a rollback needs the deployment to roll back to: pass -e deployment_id=d-XXXXXXXXX "
+                         "(rollout.codedeploy.deployment_info lists the group's deployments)", "deployment_id")
     request["revision"] = None if request["reuse_deployment"] else revision(args.get("revision"))
     request["deployment_config"] = _optional(args, "deployment_config", lambda f, v: deployment_config(v, settings.get("deployment_configs"), f))
     request["file_exists_behavior"] = _optional(args, "file_exists_behavior", lambda f, v: as_choice(f, v, FILE_EXISTS_BEHAVIORS))
@@ -198,10 +202,6 @@ def start_request(args, settings, groups, plugin_groups):
     request["deployment_root"] = _optional(args, "deployment_root", _absolute_path)
     request["max_revisions"] = _optional(args, "max_revisions", lambda f, v: as_int(f, v, 1, 1000))
     request["only_hosts"] = _optional(args, "only_hosts", as_names)
-    request["creator"] = as_choice("creator", args.get("creator") or "user", CREATORS)
-    if request["creator"] == "rollback" and not request["reuse_deployment"]:
-        raise InputError("a rollback needs the deployment to roll back to: pass -e deployment_id=d-XXXXXXXXX "
-                         "(rollout.codedeploy.deployment_info lists the group's deployments)", "deployment_id")
     request["aws"] = aws_settings(args)
     return request
 
