@@ -762,17 +762,6 @@ def _entries(hosts, current_revision):
     return buckets[0] + buckets[1] + buckets[2] + buckets[3]
 
 
-def order_hosts(hosts, current_revision=None):
-    """The host records in deployment order: unhealthy, unknown revision, old revision, current revision.
-
-    Stable: inside a class the input order is kept.  Linear time (one bucket per class).
-    """
-    buckets = ([], [], [], [])
-    for record in hosts:
-        buckets[_CLASS_RANK[classify_host(record, current_revision)]].append(record)
-    return buckets[0] + buckets[1] + buckets[2] + buckets[3]
-
-
 def _sorted_zones(zones, repair_zones=()):
     """Zone names in deployment order: zones in ``repair_zones`` (holding unhealthy instances) first,
     then the others; sorted by name inside each part, the group without a zone last in its part."""
@@ -803,20 +792,6 @@ def compact_serial(batch_sizes):
     return sizes
 
 
-def expand_serial(serial, host_count):
-    """The batch sizes Ansible cuts from an int ``serial`` list for ``host_count`` hosts (test helper and docs)."""
-    sizes = []
-    left = host_count
-    index = 0
-    while left > 0:
-        step = serial[min(index, len(serial) - 1)] if serial else left
-        step = max(1, min(step, left))
-        sizes.append(step)
-        left -= step
-        index += 1
-    return sizes
-
-
 class DeploymentPlan:
     """A static plan that assumes every instance succeeds.
 
@@ -828,8 +803,8 @@ class DeploymentPlan:
     list, empty unless zonal) and ``start`` (the StartCheck).
 
     When instances fail, CodeDeploy shrinks later batches; a play running the static
-    ``serial`` cannot, so the controller checks each Verdict's ``next_batch_size`` against
-    the next planned batch and stops or re-plans (Rollout.plan_remaining) when it is smaller.
+    ``serial`` cannot, so each host waits for a slot in the ledger (``try_start_instance``
+    with the plan's ``max_unhealthy``): later batches shrink the same way.
     """
 
     def __init__(self, config, entries, start):
@@ -1043,20 +1018,3 @@ class Rollout:
             verdict = verdict._replace(bake_seconds=bake)
         self.verdict = verdict
         return verdict
-
-    def plan_remaining(self):
-        """Batches for the instances not deployed yet, from the current state, assuming they all succeed."""
-        if self.in_flight:
-            raise RuntimeError("record() the batch in flight first")
-        shadow = Rollout.__new__(Rollout)
-        shadow.__dict__.update(self.__dict__)
-        shadow.zone_stats = dict((zone, list(stats)) for zone, stats in self.zone_stats.items())
-        shadow.zones_seen = list(self.zones_seen)
-        shadow.results = {}
-        batches = []
-        while True:
-            batch = shadow.next_batch()
-            if not batch:
-                return batches
-            batches.append(batch)
-            shadow.record(batch)

@@ -15,6 +15,17 @@ ONE = dc.ONE_AT_A_TIME
 ALL = dc.ALL_AT_ONCE
 
 
+def expand_serial(serial, host_count):
+    """The batch sizes Ansible cuts from an int ``serial`` list for ``host_count`` hosts (the last item repeats)."""
+    sizes, left, index = [], host_count, 0
+    while left > 0:
+        step = max(1, min(serial[min(index, len(serial) - 1)] if serial else left, left))
+        sizes.append(step)
+        left -= step
+        index += 1
+    return sizes
+
+
 def count(value):
     return {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": value}}
 
@@ -88,7 +99,7 @@ def test_static_plan_worked_examples(config, fleet, minimum, batch_sizes, serial
     assert plan.minimum == minimum
     assert plan.batch_sizes == batch_sizes
     assert plan.serial == serial
-    assert dc.expand_serial(plan.serial, fleet) == batch_sizes
+    assert expand_serial(plan.serial, fleet) == batch_sizes
     assert [name for batch in plan.batches for name in batch] == names(fleet)
     assert plan.required == max(minimum, 1)
 
@@ -246,7 +257,7 @@ def test_half_at_a_time_shrinks_batches_after_a_failure():
     assert rollout.verdict.status == dc.SUCCEEDED
 
 
-def test_plan_remaining_and_record_guards():
+def test_record_guards():
     plan = dc.plan_deployment(HALF, names(9))
     rollout = dc.Rollout(plan)
     batch = rollout.next_batch()
@@ -255,7 +266,6 @@ def test_plan_remaining_and_record_guards():
     with pytest.raises(ValueError):
         rollout.record(["stranger"])
     rollout.record(batch[1:])
-    assert [len(b) for b in rollout.plan_remaining()] == [3, 2]
     assert rollout.next_batch() == ["h4", "h5", "h6"]
 
 
@@ -275,8 +285,7 @@ def test_order_unhealthy_unknown_old_current_and_stable():
         {"name": "unk3", "revision": ""},
         {"name": "forced", "state": "unhealthy", "revision": "r2"},
     ]
-    ordered = [dc.host_name(record) for record in dc.order_hosts(hosts, current_revision="r2")]
-    assert ordered == ["bad1", "bad2", "forced", "unk1", "unk2", "unk3", "old1", "old2", "cur1", "cur2"]
+    ordered = ["bad1", "bad2", "forced", "unk1", "unk2", "unk3", "old1", "old2", "cur1", "cur2"]
     plan = dc.plan_deployment(ONE, hosts, current_revision="r2")
     assert plan.hosts == ordered
     assert plan.host_classes["old1"] == dc.OLD and plan.host_classes["cur2"] == dc.CURRENT
@@ -459,7 +468,7 @@ def test_zonal_plan(config, zones, zone_order, zone_minimums, batch_sizes, bakes
         assert [name for batch in zone.batches for name in batch] == zone.hosts
         for batch in zone.batches:
             assert all(plan.host_classes[name] is not None for name in batch)
-    assert dc.expand_serial(plan.serial, plan.fleet_size) == plan.batch_sizes
+    assert expand_serial(plan.serial, plan.fleet_size) == plan.batch_sizes
     json.dumps(plan.to_dict())
 
 
@@ -522,13 +531,13 @@ def test_zonal_rollout_stops_inside_a_zone_and_reports_bake():
 ])
 def test_compact_serial(sizes, serial):
     assert dc.compact_serial(sizes) == serial
-    assert dc.expand_serial(serial, sum(sizes)) == sizes
+    assert expand_serial(serial, sum(sizes)) == sizes
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=12))
 def test_compact_serial_round_trip(sizes):
-    assert dc.expand_serial(dc.compact_serial(sizes), sum(sizes)) == sizes
+    assert expand_serial(dc.compact_serial(sizes), sum(sizes)) == sizes
 
 
 # ----------------------------------------------------------------------------------------------
