@@ -34,6 +34,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import error_text
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -68,14 +69,6 @@ def alarm_names(names):
     return result
 
 
-def _error_text(exc):
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error") or {}
-    if error.get("Code") or error.get("Message"):
-        return "%s: %s" % (error.get("Code") or "Error", error.get("Message") or "")
-    return "%s: %s" % (type(exc).__name__, exc)
-
-
 def describe_states(cloudwatch, names):
     """``{name: (state, reason)}`` for the named metric and composite alarms that exist (may raise botocore errors)."""
     states = {}
@@ -101,7 +94,7 @@ def check_alarms(cloudwatch, names, ignore_poll_alarm_failure=False):
     try:
         states = describe_states(cloudwatch, names)
     except (ClientError, BotoCoreError) as exc:
-        error = "Could not read the state of the alarms %s from CloudWatch (%s)." % (", ".join(names), _error_text(exc))
+        error = "Could not read the state of the alarms %s from CloudWatch (%s)." % (", ".join(names), error_text(exc))
         return _poll_failure(error, [], ignore_poll_alarm_failure)
     alarming = [name for name in names if name in states and states[name][0] == ALARM]
     missing = [name for name in names if name not in states]

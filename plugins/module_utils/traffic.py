@@ -52,6 +52,7 @@ from __future__ import absolute_import, division, print_function
 import time
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import error_text
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -232,14 +233,6 @@ def out_of_service(member):
 def _error_code(exc):
     response = getattr(exc, "response", None) or {}
     return (response.get("Error") or {}).get("Code") or ""
-
-
-def _error_text(exc):
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error") or {}
-    if error.get("Code") or error.get("Message"):
-        return "%s: %s" % (error.get("Code") or "Error", error.get("Message") or "")
-    return "%s: %s" % (type(exc).__name__, exc)
 
 
 def _transient(exc):
@@ -446,7 +439,7 @@ class LoadBalancers(object):
             why = "Elastic Load Balancing could not be reached (%s)" % exc
             hint = "Check the endpoint, region and network of the controller, then retry."
         else:
-            why = "Elastic Load Balancing answered %s" % _error_text(exc)
+            why = "Elastic Load Balancing answered %s" % error_text(exc)
             hint = ("Check the controller's AWS credentials and their elasticloadbalancing permissions, "
                     "and the load balancer settings of the deployment group.")
         return TrafficError("Could not %s: %s. %s" % (what, why, hint), load_balancer=load_balancer, instance_id=instance_id)
@@ -466,7 +459,7 @@ class LoadBalancers(object):
                     raise TrafficError(
                         "%s refused instance %s (%s). The instance must exist, be running, and be in the load "
                         "balancer's VPC; a stopped or terminated instance cannot take traffic."
-                        % (load_balancer, instance_id, _error_text(exc)),
+                        % (load_balancer, instance_id, error_text(exc)),
                         code=ELB_INVALID_INSTANCE, load_balancer=load_balancer, instance_id=instance_id)
                 raise self._api_error(exc, what, load_balancer, instance_id)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -492,7 +485,7 @@ class LoadBalancers(object):
                 if _error_code(exc) in _INVALID_TARGET:
                     raise TrafficError(
                         "Target group %s does not accept instance %s (%s). The instance must exist and be running in "
-                        "the target group's VPC (%s)." % (group["name"], instance_id, _error_text(exc), group.get("vpc")),
+                        "the target group's VPC (%s)." % (group["name"], instance_id, error_text(exc), group.get("vpc")),
                         code=ELB_INVALID_INSTANCE, load_balancer=group["name"], instance_id=instance_id)
                 raise self._api_error(exc, what, group["name"], instance_id)
             return None if answer is None else answer.get("TargetHealthDescriptions") or []

@@ -83,7 +83,7 @@ def test_no_alarms_means_no_call():
 
 @pytest.mark.parametrize("failure, needle", [
     (DENIED, "AccessDenied: not authorized"),
-    (EndpointConnectionError(endpoint_url="http://10.213.0.1:1"), "EndpointConnectionError"),
+    (EndpointConnectionError(endpoint_url="http://10.213.0.1:1"), "cannot connect (Could not connect to the endpoint URL"),
     (ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DescribeAlarms"), "Throttling"),
 ])
 def test_a_failed_poll_stops_unless_ignored(failure, needle):
