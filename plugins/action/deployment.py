@@ -99,7 +99,9 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _owner(task_vars):
-        return ledgers.default_owner()
+        """The controller process (not this worker) and its host, plus the AWX job when run from AWX."""
+        task_vars = task_vars or {}
+        return ledgers.controller_owner(task_vars.get("awx_job_id") or task_vars.get("tower_job_id"))
 
 
 def _present(args, request):

@@ -157,6 +157,15 @@ def test_a_second_deployment_to_an_active_group_is_refused(world, aws, fleet_hos
         assert world.fleet.ssh(host, "test -e /opt/codedeploy-agent && echo touched || echo untouched").strip() == "untouched"
 
 
+def test_the_lock_names_the_controller_process_and_the_awx_job(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 1, load_balancer=False)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inventory(world, tmp_path, load_balancer=False), revision(tmp_path, "v1"), ledger_path, awx_job_id=4711)
+    owner = last_deployment(ledger_path)["owner"]
+    # The ansible-playbook process that ran the play, not one of its short-lived workers.
+    assert owner.startswith("ansible-playbook pid ") and owner.endswith(", AWX job 4711"), owner
+
+
 def test_an_orphaned_deployment_is_marked_failed_and_the_next_one_proceeds(world, aws, fleet_hosts, tmp_path):
     fleet(world, aws, 2, load_balancer=False)
     inv = inventory(world, tmp_path, load_balancer=False)
