@@ -30,6 +30,8 @@ import math
 import os
 import re
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import LIFECYCLE_ORDER
+
 try:
     import yaml
     HAS_YAML = True
@@ -46,21 +48,7 @@ except ImportError as _yaml_exc:  # pragma: no cover - depends on the interprete
 
 #: Every EC2/on-premises lifecycle event, in the order a deployment with a load balancer
 #: runs them on one host (reserved events included).
-EC2_LIFECYCLE_EVENTS = (
-    "BeforeBlockTraffic",
-    "BlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-)
+EC2_LIFECYCLE_EVENTS = LIFECYCLE_ORDER
 
 #: Events done by the deployment itself; hooks keyed on them never run.
 RESERVED_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")

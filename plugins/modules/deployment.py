@@ -150,13 +150,11 @@ options:
     description: An AWS access key; prefer the environment or a profile.
     type: str
   secret_key:
-    description: The AWS secret key that goes with O(access_key).
+    description: The AWS secret key that goes with O(access_key); never logged.
     type: str
-    no_log: true
   session_token:
-    description: An AWS session token for temporary credentials.
+    description: An AWS session token for temporary credentials; never logged.
     type: str
-    no_log: true
   validate_certs:
     description: Check the AWS endpoint's TLS certificate.
     type: bool

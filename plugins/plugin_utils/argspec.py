@@ -9,13 +9,19 @@ import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-_KEYS = ("type", "choices", "default", "elements", "no_log", "required")
+_KEYS = ("type", "choices", "default", "elements", "required")
+#: Options whose values are never shown (module docs may not say no_log; the spec does).
+SECRET_WORDS = ("secret", "token", "password")
 
 
 def spec_from_documentation(documentation):
     """An argument spec (as AnsibleModule takes it) from a module's DOCUMENTATION string."""
     options = (yaml.safe_load(documentation) or {}).get("options") or {}
-    return {name: _option(option) for name, option in options.items()}
+    spec = {name: _option(option) for name, option in options.items()}
+    for name, option in spec.items():
+        if any(word in name for word in SECRET_WORDS):
+            option["no_log"] = True
+    return spec
 
 
 def _option(option):

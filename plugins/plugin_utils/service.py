@@ -104,7 +104,9 @@ def fetch_revision(revision, aws, cache=revision_source.DEFAULT_CACHE):
     except revision_source.RevisionError as exc:
         raise ServiceError(exc.message, getattr(exc, "code", None) or "INVALID_REVISION")
     try:
-        text, member = bundles.read_appspec(fetched["bundle"])
+        text, member = fetched.get("appspec_text"), fetched.get("appspec_member")
+        if text is None:
+            text, member = bundles.read_appspec(fetched["bundle"])
         spec, warnings = appspec_rules.parse_appspec(text, source="%s:%s" % (fetched["location"], member))
     except appspec_rules.AppSpecError as exc:
         raise ServiceError("revision %s has an invalid appspec: %s" % (fetched["location"], exc.message), "INVALID_REVISION")

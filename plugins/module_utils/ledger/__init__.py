@@ -51,16 +51,16 @@ import re
 import secrets
 import socket
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import (  # noqa: F401  pylint: disable=unused-import
+    DEFAULT_LEASE_SECONDS, LIFECYCLE_ORDER, TERMINAL_STATUSES)
 from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_revision, redact_url
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DEFAULT_LOCATION = "~/.ansible/codedeploy/ledger.sqlite3"
 DYNAMODB_SCHEME = "dynamodb://"
-DEFAULT_LEASE_SECONDS = 300
 
 DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready", "Succeeded", "Failed", "Stopped")
-TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
 INSTANCE_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown", "Ready")
 EVENT_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown")
 #: Keys of ``overview``: CodeDeploy's deploymentOverview counters, plus Unknown so that they add up.
@@ -71,12 +71,6 @@ UNHEALTHY_STATUSES = ("InProgress", "Failed")
 UNTOUCHED_STATUSES = ("Pending", "Skipped")
 #: Statuses from which ``try_start_instance`` may start an instance.
 STARTABLE_STATUSES = ("Pending", "Ready", "Unknown", "Skipped")
-#: Lifecycle events of EC2/on-premises deployments in the order they run (same as appspec.EC2_LIFECYCLE_EVENTS).
-LIFECYCLE_ORDER = (
-    "BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", "ApplicationStop", "DownloadBundle", "BeforeInstall",
-    "Install", "AfterInstall", "ApplicationStart", "ValidateService", "BeforeAllowTraffic", "AllowTraffic",
-    "AfterAllowTraffic",
-)
 EVENT_FIELDS = ("event", "status", "start", "end", "duration", "error_code", "message", "log_tail")
 INSTANCE_FIELDS = ("instance_id", "host", "zone", "status", "start", "end", "error_code", "message", "out_of_service")
 #: Longest log tail kept per event (the end is kept); the agent's own tail is 2048 characters.
