@@ -97,8 +97,9 @@ class _RetryingClient(object):
 class AwsAccess(object):
     """Clients for one deployment's AWS settings, made once per process (a client must not cross a fork)."""
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, attempts=DEFAULT_ATTEMPTS):
         self.settings = dict(settings or {})
+        self.attempts = attempts
         self._clients = {}
         self._pid = os.getpid()
 
@@ -110,7 +111,7 @@ class AwsAccess(object):
         return botocore.config.Config(
             connect_timeout=int(self.settings.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=int(self.settings.get("read_timeout") or DEFAULT_READ_TIMEOUT),
-            retries={"mode": "standard", "max_attempts": DEFAULT_ATTEMPTS})
+            retries={"mode": "standard", "max_attempts": self.attempts})
 
     def client(self, service):
         """A client for ``service`` (retrying on throttling); AwsError when it cannot be made."""

@@ -52,6 +52,7 @@ import difflib
 import json
 import re
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import error_text
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
 from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_url
 
@@ -392,14 +393,6 @@ def validate_triggers(triggers, event_bus="default"):
     return result
 
 
-def _error_text(exc):
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error") or {}
-    if error.get("Code") or error.get("Message"):
-        return "%s: %s" % (error.get("Code") or "Error", error.get("Message") or "")
-    return str(exc) or "no detail given"
-
-
 # ----------------------------------------------------------------------------------------------
 # The notifier
 # ----------------------------------------------------------------------------------------------
@@ -483,7 +476,7 @@ class Notifier(object):
                                                                        deployment.get("application")),
                                       Message=_dumps(message))
         except (ClientError, BotoCoreError) as exc:
-            error = _error_text(exc)
+            error = error_text(exc)
             self._record(trigger, name, "sns", target, False, error=error)
             return self._warning(trigger, name, target, error,
                                  "check that the topic exists and that the controller may publish to it (sns:Publish).")
@@ -509,7 +502,7 @@ class Notifier(object):
         try:
             answer = self.events.put_events(Entries=[entry]) or {}
         except (ClientError, BotoCoreError) as exc:
-            error = _error_text(exc)
+            error = error_text(exc)
             self._record(trigger, name, "events", bus, False, error=error)
             return self._warning(trigger, name, bus, error,
                                  "check that the event bus exists and that the controller may put events on it (events:PutEvents).")

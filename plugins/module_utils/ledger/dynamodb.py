@@ -48,8 +48,6 @@ import re
 import time
 
 try:
-    import boto3
-    import botocore.config
     import botocore.exceptions
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
     HAS_BOTO3 = True
@@ -58,6 +56,7 @@ except ImportError:
 
 from urllib.parse import quote
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as model
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -229,21 +228,15 @@ class DynamoDBLedger(model.Ledger):
     def client(self):
         """The boto3 client, made again in a forked child (a client's connections must not cross a fork)."""
         if self._client is None or self._pid != os.getpid():
-            aws = self._aws
+            settings = dict(self._aws)
+            if settings.get("verify") is not None and "validate_certs" not in settings:
+                settings["validate_certs"] = bool(settings.pop("verify"))
+            # Ledger writes are conditional and idempotent per attempt, so more botocore attempts are safe here.
+            access = aws_access.AwsAccess(aws_access.settings_from(settings), attempts=10)
             try:
-                session = boto3.session.Session(
-                    profile_name=aws.get("profile") or None, region_name=aws.get("region") or None,
-                    aws_access_key_id=aws.get("access_key") or None, aws_secret_access_key=aws.get("secret_key") or None,
-                    aws_session_token=aws.get("session_token") or None)
-                kwargs = {"config": botocore.config.Config(retries={"mode": "standard", "max_attempts": 10})}
-                if aws.get("endpoint_url"):
-                    kwargs["endpoint_url"] = aws["endpoint_url"]
-                if aws.get("verify") is not None:
-                    kwargs["verify"] = aws["verify"]
-                self._client = session.client("dynamodb", **kwargs)
-            except botocore.exceptions.BotoCoreError as exc:
-                raise model.LedgerError("cannot reach the DynamoDB ledger %s: %s (set the region and credentials, for example "
-                                        "AWS_REGION and AWS_PROFILE)" % (self.location, exc)) from None
+                self._client = access.client("dynamodb")
+            except aws_access.AwsError as exc:
+                raise model.LedgerError("cannot reach the DynamoDB ledger %s: %s" % (self.location, exc.message)) from None
             self._pid = os.getpid()
         return self._client
 
