@@ -38,9 +38,10 @@ class ActionModule(ActionBase):
                 return dict(result, **self._started(args, task_vars or {}))
             if state == "stop_requested":
                 checked = contract.stop_request(args)
-                params = check_arguments(SPEC, dict(args, rollback=checked["rollback"]), ACTION)
+                params = check_arguments(SPEC, dict(args, rollback=checked["rollback"], force=checked["force"]), ACTION)
                 service = self._service(params, checked["aws"], readonly=False)
-                return dict(result, **service.request_stop(checked["deployment_id"], checked["rollback"], self._owner(task_vars)))
+                return dict(result, **service.request_stop(checked["deployment_id"], checked["rollback"], self._owner(task_vars),
+                                                           force=checked["force"]))
             params = check_arguments(SPEC, args, ACTION)
             plan = Plan.from_dict(params.get("deployment"))
             service = self._service(dict(params, ledger=plan.ledger), plan.aws, readonly=False) if plan.deploys \

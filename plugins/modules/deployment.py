@@ -100,6 +100,14 @@ options:
     description: With O(state=stop_requested), roll the stopped deployment back to the last good revision.
     type: bool
     default: false
+  force:
+    description:
+      - With O(state=stop_requested), settle the deployment at once as V(Stopped) (V(MANUAL_STOP), naming who forced it) and
+        release its group, without waiting for its controller. Use it when that controller is gone (killed, its machine lost).
+      - Not needed when the lock names an C(ansible-playbook) process of this machine that no longer runs; that deployment is
+        settled at once anyway.
+    type: bool
+    default: false
   batch_hosts:
     description:
       - With O(state=batch), the hosts of the batch that just ran (C(ansible_play_batch)); a zonal deployment bakes after

@@ -213,7 +213,8 @@ def stop_request(args):
         raise InputError("no deployment_id given: pass -e deployment_id=d-XXXXXXXXX (rollout.codedeploy.deployment_info lists "
                          "the deployments)", "deployment_id")
     return {"deployment_id": as_text("deployment_id", deployment_id, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"),
-            "rollback": as_bool("rollback", args.get("rollback", False)), "aws": aws_settings(args)}
+            "rollback": as_bool("rollback", args.get("rollback", False)), "force": as_bool("force", args.get("force", False)),
+            "aws": aws_settings(args)}
 
 
 def aws_settings(args):

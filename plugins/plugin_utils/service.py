@@ -141,6 +141,7 @@ class DeploymentService(object):
     def open(self, request, hosts, settings, check_mode=False):
         """Plan and open a deployment for the checked ``request`` (contract.start_request) to ``hosts`` of the group."""
         strategy = strategies.for_group(settings)
+        request = dict(request, settings=settings)
         options = effective_options(settings, request)
         revision, spec, warnings = self._revision(request)
         if request.get("only_hosts"):
@@ -185,8 +186,25 @@ class DeploymentService(object):
             raise ServiceError("there is no ledger yet, so there is no deployment %s to roll back to" % request["reuse_deployment"],
                                "DEPLOYMENT_DOES_NOT_EXIST")
         earlier = self.ledger.get_deployment(request["reuse_deployment"], include_instances=False)
+        self._check_same_group(earlier, request)
         revision = dict(earlier.get("revision") or {}, bundle=None)
         return revision, revision.get("appspec") or {}, []
+
+    def _check_same_group(self, earlier, request):
+        """A rollback may only reuse a deployment of the same application and deployment group."""
+        settings = request.get("settings") or {}
+        group = settings.get("name") or request["deployment_group"]
+        application = settings.get("application") or request["deployment_group"]
+        if (earlier.get("application"), earlier.get("deployment_group")) != (application, group):
+            raise ServiceError(
+                "deployment %s belongs to %s/%s, not to %s/%s (inventory group %s): a rollback can only go back to a deployment of "
+                "the same deployment group. Nothing was touched. List this group's deployments with rollout.codedeploy.deployment_info "
+                "(application=%s deployment_group=%s)." % (
+                    earlier["deployment_id"], earlier.get("application"), earlier.get("deployment_group"), application, group,
+                    request["deployment_group"], application, group), "DEPLOYMENT_GROUP_MISMATCH")
+        if earlier.get("status") != "Succeeded":
+            raise ServiceError("deployment %s is %s; a rollback goes back to a deployment that Succeeded. Nothing was touched." % (
+                earlier["deployment_id"], earlier.get("status")), "INVALID_ROLLBACK_TARGET")
 
     def _plan(self, request, settings, strategy, options, revision, spec, hosts, planned):
         by_host = {h["host"]: h for h in hosts}
@@ -357,14 +375,39 @@ class DeploymentService(object):
                 "location": (good.get("revision") or {}).get("location"), "event": event}
 
     # ------------------------------------------------------------------ stop (from another process)
-    def request_stop(self, deployment_id, rollback=False, requested_by=None):
+    def request_stop(self, deployment_id, rollback=False, requested_by=None, force=False):
+        """Ask the running controller to stop after its batch; settle at once when forced or when that controller is gone."""
         current = self.ledger.get_deployment(deployment_id, include_instances=False)
         if current["status"] in TERMINAL_STATUSES:
             return {"changed": False, "deployment_id": deployment_id, "status": current["status"],
                     "msg": "%s is already %s; nothing to stop" % (deployment_id, current["status"])}
+        gone = controller_gone(current.get("owner"))
+        if force or gone:
+            why = "forced by %s" % (requested_by or "an operator") if force else "its controller (%s) is no longer running" % current.get("owner")
+            message = "stopped without its controller: %s. Hosts it was deploying may be half-way; redeploy or roll back." % why
+            self.ledger.update_status(deployment_id, "Stopped", "MANUAL_STOP", message)
+            return {"changed": True, "deployment_id": deployment_id, "status": "Stopped",
+                    "msg": "%s is Stopped (MANUAL_STOP) and its group unlocked: %s" % (deployment_id, why)}
         self.ledger.request_stop(deployment_id, rollback=rollback, requested_by=requested_by)
         return {"changed": True, "deployment_id": deployment_id, "status": current["status"],
                 "msg": "asked %s to stop after its current batch%s" % (deployment_id, " and roll back" if rollback else "")}
+
+
+def controller_gone(owner, hostname=None):
+    """True when ``owner`` names an ansible-playbook process on this machine that no longer runs."""
+    import os
+    import re
+    import socket
+    found = re.match(r"^(\S+) pid (\d+) on (\S+) ", owner or "")
+    if not found or found.group(3) != (hostname or socket.gethostname()):
+        return False
+    try:
+        os.kill(int(found.group(2)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists but belongs to another user
+    return False
 
 
 def _runs(last, sha256):

@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError, controller_gone
 
 SPEC = {"version": 0.0, "os": "linux", "hooks": {"ValidateService": [{"location": "scripts/check.sh", "timeout": 60}]}}
 
@@ -28,7 +28,7 @@ class FakeLedger:
                 raise AssertionError("the fake ledger's group is locked by %s" % other["deployment_id"])
         deployment_id = "d-%09d" % (len(self.deployments) + 1)
         self.deployments[deployment_id] = {
-            "deployment_id": deployment_id, "deployment_group": group, "status": "Created", "error": None, "creator": options.get("creator"),
+            "deployment_id": deployment_id, "application": application, "deployment_group": group, "status": "Created", "error": None, "creator": options.get("creator"),
             "revision": revision, "stop_request": None, "owner": options.get("owner"),
             "instances": [dict(i, status="Pending", events=[]) for i in instances]}
         return {"deployment_id": deployment_id, "orphaned": []}
@@ -223,3 +223,59 @@ def test_request_stop_on_a_finished_deployment_changes_nothing():
     ledger.update_status(plan.deployment_id, "Succeeded")
     result = service(ledger).request_stop(plan.deployment_id)
     assert result["changed"] is False and "already Succeeded" in result["msg"]
+
+
+def test_a_rollback_to_another_groups_deployment_is_refused_before_anything():
+    ledger = FakeLedger()
+    api = dict(SETTINGS, application="api", name="production")
+    other = service(ledger).open(request(), HOSTS, api).plan
+    _finish_hosts(ledger, other, ["Succeeded"] * 4)
+    service(ledger).settle(other)
+    before = dict(ledger.deployments)
+    with pytest.raises(ServiceError) as caught:
+        service(ledger).open(request(reuse_deployment=other.deployment_id, creator="rollback"), HOSTS, SETTINGS)
+    assert caught.value.code == "DEPLOYMENT_GROUP_MISMATCH"
+    assert "belongs to api/production, not to web/production" in caught.value.message
+    assert ledger.deployments == before
+
+
+def test_a_rollback_to_a_failed_deployment_is_refused():
+    ledger = FakeLedger()
+    bad = service(ledger).open(request(), HOSTS, SETTINGS).plan
+    _finish_hosts(ledger, bad, ["Failed"] * 4)
+    service(ledger).settle(bad)
+    with pytest.raises(ServiceError) as caught:
+        service(ledger).open(request(reuse_deployment=bad.deployment_id, creator="rollback"), HOSTS, SETTINGS)
+    assert caught.value.code == "INVALID_ROLLBACK_TARGET"
+
+
+def test_a_forced_stop_settles_at_once_and_unlocks():
+    ledger = FakeLedger()
+    plan = service(ledger).open(request(), HOSTS, SETTINGS).plan
+    result = service(ledger).request_stop(plan.deployment_id, requested_by="ops@desk", force=True)
+    record = ledger.deployments[plan.deployment_id]
+    assert result["status"] == "Stopped" and record["status"] == "Stopped" and record["error"]["code"] == "MANUAL_STOP"
+    assert "forced by ops@desk" in record["error"]["message"] and not ledger.active("production")
+
+
+def test_a_stop_for_a_dead_local_controller_needs_no_force(monkeypatch):
+    import socket
+    ledger = FakeLedger()
+    dead = "ansible-playbook pid 999999 on %s (user root)" % socket.gethostname()
+    plan = DeploymentService(ledger, FakeAws(), fetch=fake_fetch, owner=dead).open(request(), HOSTS, SETTINGS).plan
+    result = service(ledger).request_stop(plan.deployment_id)
+    assert result["status"] == "Stopped" and "is no longer running" in result["msg"]
+
+
+@pytest.mark.parametrize("owner, gone", [
+    ("ansible-playbook pid 999999 on {host} (user root)", True),
+    ("ansible-playbook pid {pid} on {host} (user root)", False),
+    ("ansible-playbook pid 999999 on another-machine (user root)", False),
+    ("someone@else:1", False),
+    (None, False),
+])
+def test_controller_gone(owner, gone):
+    import os
+    import socket
+    text = owner.format(host=socket.gethostname(), pid=os.getpid()) if owner else owner
+    assert controller_gone(text) is gone

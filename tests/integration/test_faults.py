@@ -1,0 +1,100 @@
+"""Faults end in a defined state (docs/reliability.md's fault matrix): each test asserts the deployment's status and
+error code, what the hosts run, the load balancer's registrations and the group's lock, then deploys again."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from world import paths
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+
+from test_deploy import _first_host_done, _slow_revision, _wait_for, deploy, registered, revision, serving
+
+pytestmark = [pytest.mark.fleet, pytest.mark.aws]
+
+PLAYBOOKS = os.path.join(paths.REPO, "playbooks")
+
+
+def _two_groups(world, aws, tmp_path):
+    web = world.launch_bound(aws, 2, {"Role": "web"})
+    api = world.launch_bound(aws, 1, {"Role": "api"})
+    arn = aws.target_group("web-tg")
+    aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8080} for i in web])
+    groups = {"web": {"production": {"ec2_tag_filters": [{"key": "Role", "value": "web"}], "load_balancer": {"target_groups": ["web-tg"]},
+                                     "file_exists_behavior": "OVERWRITE"}},
+              "api": {"production": {"ec2_tag_filters": [{"key": "Role", "value": "api"}], "file_exists_behavior": "OVERWRITE"}}}
+    return web, api, arn, world.codedeploy_inventory(str(tmp_path / "apps.codedeploy.yml"), groups)
+
+
+def _playbook(world, name, inventory, extra):
+    return world.ansible(["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, name), "-e", json.dumps(extra)], check=False)
+
+
+def test_a_rollback_to_another_groups_deployment_touches_nothing(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inventory, revision(tmp_path, "web1", "1.0.0"), ledger_path, check=True)
+    deploy(world, inventory, revision(tmp_path, "api1", "7.0.0"), ledger_path, check=True, deployment_group="api_production")
+    book = ledgers.open_ledger(ledger_path)
+    api_id = book.list_deployments("api", "production")[0]["deployment_id"]
+    before = len(book.list_deployments())
+
+    result = _playbook(world, "rollback.yml", inventory, {"deployment_group": "web_production", "deployment_id": api_id,
+                                                          "codedeploy_ledger": ledger_path})
+    assert result.returncode != 0
+    assert "belongs to api/production, not to web/production" in result.stdout and "Nothing was touched" in result.stdout
+    assert len(ledgers.open_ledger(ledger_path).list_deployments()) == before
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 1.0.0"
+
+
+def test_a_killed_controller_is_stopped_without_waiting_for_its_lease(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 3), "codedeploy_ledger": ledger_path})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        orphan = _wait_for(_first_host_done(ledger_path), "the first host to finish")
+    finally:
+        os.killpg(running.pid, 9)
+        running.wait()
+    held = ledgers.open_ledger(ledger_path).get_deployment(orphan["deployment_id"], include_instances=False)
+    assert held["status"] == "InProgress" and not held["lease_expired"]  # the default 300 s lease still holds the group
+
+    # Its controller was an ansible-playbook process of this machine and is gone: stop settles it without force.
+    stopped = _playbook(world, "stop.yml", inventory, {"deployment_id": orphan["deployment_id"], "codedeploy_ledger": ledger_path})
+    assert stopped.returncode == 0, stopped.stdout[-3000:]
+    assert "is no longer running" in stopped.stdout
+    record = ledgers.open_ledger(ledger_path).get_deployment(orphan["deployment_id"], include_instances=False)
+    assert record["status"] == "Stopped" and record["error"]["code"] == "MANUAL_STOP"
+
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"
+
+
+def test_a_forced_stop_settles_a_deployment_held_elsewhere(world, aws, fleet_hosts, tmp_path):
+    web, _api, _arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    book = ledgers.open_ledger(ledger_path)
+    held = book.create_deployment("web", "production", "web-production", {"location": "elsewhere"}, "CodeDeployDefault.OneAtATime", [],
+                                  owner="ansible-playbook pid 4242 on another-controller (user ci)", lease_seconds=3600)
+    asked = _playbook(world, "stop.yml", inventory, {"deployment_id": held["deployment_id"], "codedeploy_ledger": ledger_path})
+    assert asked.returncode == 0 and "asked %s to stop" % held["deployment_id"] in asked.stdout
+    assert ledgers.open_ledger(ledger_path).get_deployment(held["deployment_id"])["status"] == "Created"
+
+    forced = _playbook(world, "stop.yml", inventory, {"deployment_id": held["deployment_id"], "force": True, "codedeploy_ledger": ledger_path})
+    assert forced.returncode == 0, forced.stdout[-3000:]
+    record = ledgers.open_ledger(ledger_path).get_deployment(held["deployment_id"])
+    assert record["status"] == "Stopped" and record["error"]["code"] == "MANUAL_STOP" and "forced by" in record["error"]["message"]
+    result = deploy(world, inventory, revision(tmp_path, "v1", "1.0.0"), ledger_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    for host in web.values():
+        assert serving(world, host) == "sample-app 1.0.0"
