@@ -5,7 +5,7 @@ bundle, unpacks it and runs the same scripts; and a rollback from the archives o
 one forward batch.
 
 Both run in one process, alternating, on the same fleet hosts of the ``bench`` world, AllAtOnce.
-Printed: medians, the ratio (goal <= 1.3, DESIGN.md section 6), the per-host overhead beyond the
+Printed: medians, the ratio (goal <= 1.3, benchmarks/README.md), the per-host overhead beyond the
 baseline (goal < 2 s) and the rollback / forward-batch ratio (goal <= 1).
 
 Round trips: one more deployment and one one-task ``ansible.builtin.ping`` play on the same hosts run
@@ -62,6 +62,7 @@ def main(argv=None):
     parser.add_argument("--world", default="bench")
     args = parser.parse_args(argv)
 
+    paths.ensure_collection_link()
     work = tempfile.mkdtemp(prefix="rollout-bench-")
     world = World(args.world).start(args.hosts)
     try:

@@ -4,10 +4,11 @@
 the host, run the module, and word a failure with the host's inventory name.
 
 Round trips: with pipelining a run that needs no bundle is one remote command (the module). A run
-that needs the bundle costs two more: one command creates a private folder, one transfer puts the
-bundle in it; the module removes that folder itself when it ends, so no cleanup command follows
-unless the module could not do it. No remote temporary folder is made up front (TRANSFERS_FILES is
-off): Ansible's own would be created and removed without ever being used.
+that needs the bundle costs one more: a command that creates a private folder and writes the bundle
+into it from its stdin (or, for large bundles, other shells or an unprivileged become user, two: the
+folder, then a file transfer). The module removes that folder itself when it ends, so no cleanup
+command follows unless the module could not do it. No remote temporary folder is made up front
+(TRANSFERS_FILES is off): Ansible's own would be created and removed without ever being used.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import describe_failure
+
+
+# Largest bundle sent on a command's stdin (read into memory whole); larger ones go by file transfer.
+PIPED_BUNDLE_LIMIT = 64 * 1024 * 1024
 
 
 class ActionModule(ActionBase):
@@ -59,12 +64,37 @@ class ActionModule(ActionBase):
         source = os.path.expanduser(source)
         if not os.path.isfile(source):
             raise AnsibleActionFail("bundle_src %s does not exist on the controller; build or fetch the revision first" % source)
+        folder = self._piped_bundle(source)
+        if folder:
+            return folder, self._connection._shell.join_path(folder, "bundle")
         folder = self._private_folder()
         remote = self._connection._shell.join_path(folder, "bundle")
         self._transfer_file(source, remote)
         # Nothing to run in it: read access for a become user is all it needs (no command unless that user is unprivileged).
         self._fixup_perms2((folder, remote), execute=False)
         return folder, remote
+
+    def _piped_bundle(self, source):
+        """Make a private folder and write the bundle into it with one command fed the bundle on stdin; return the folder.
+
+        Only where that is as safe as a transfer: pipelining is on (the connection feeds commands on stdin), a POSIX
+        shell, no become to an unprivileged user (whose read access the transfer path arranges), and a bundle small
+        enough to hold in memory. Returns None otherwise or when the command fails, for the transfer path to take over.
+        """
+        shell = self._connection._shell
+        if (not self._connection.is_pipelining_enabled() or getattr(shell, "SHELL_FAMILY", None) != "sh"
+                or self._is_become_unprivileged() or os.path.getsize(source) > PIPED_BUNDLE_LIMIT):
+            return None
+        remote_tmp = self.get_shell_option("remote_tmp", default="~/.ansible/tmp")
+        basefile = shell._generate_temp_dir_name()
+        target = shell.join_path(remote_tmp, basefile, "bundle")
+        cmd = '%s && cat > "`echo %s`"' % (shell._mkdtemp2(basefile=basefile, tmpdir=remote_tmp).command, target)
+        with open(source, "rb") as handle:
+            result = self._low_level_execute_command(cmd, in_data=handle.read(), sudoable=False)
+        folder = self._created_folder(result, basefile)
+        if result.get("rc") != 0 and folder:
+            self._remove_tmp_path(folder, force=True)
+        return folder if result.get("rc") == 0 else None
 
     def _private_folder(self):
         """A new folder under the remote temporary directory, made in one command.
@@ -77,13 +107,18 @@ class ActionModule(ActionBase):
         basefile = shell._generate_temp_dir_name()
         cmd = shell._mkdtemp2(basefile=basefile, system=self._is_become_unprivileged(), tmpdir=remote_tmp)
         result = self._low_level_execute_command(cmd.command, in_data=cmd.input_data, sudoable=False)
-        marker = "%s=" % basefile
-        lines = result.get("stdout", "").strip().split(marker, 1)[-1].splitlines() if result.get("rc") == 0 else []
-        folder = lines[-1].strip() if lines and marker in result.get("stdout", "") else ""
-        if not folder.startswith("/") or folder.rstrip("/") == "":
+        folder = self._created_folder(result, basefile) if result.get("rc") == 0 else None
+        if not folder:
             folder = self._make_tmp_path()
             shell.tmpdir = None  # ours alone, removed by the module or below; not the task's shared folder
         return folder
+
+    @staticmethod
+    def _created_folder(result, basefile):
+        """The absolute path the mkdtemp command printed as ``<basefile>=<path>``, or None."""
+        stdout, marker = result.get("stdout") or "", "%s=" % basefile
+        folder = stdout.split(marker, 1)[1].strip().split("\n", 1)[0].strip() if marker in stdout else ""
+        return folder if folder.startswith("/") and folder.strip("/") else None
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -16,8 +16,9 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger a
 pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 
 PLAYBOOK = os.path.join(paths.REPO, "playbooks", "deploy.yml")
-# Interpreter discovery, BeforeBlockTraffic, the bundle's folder, its transfer, AfterBlockTraffic through
-# BeforeAllowTraffic, AfterAllowTraffic.
+# Interpreter discovery, BeforeBlockTraffic, the bundle (one command writing it into a new private folder;
+# a folder and a file transfer where that is not possible), AfterBlockTraffic through BeforeAllowTraffic,
+# AfterAllowTraffic. The pipelined path costs 5.
 MAX_SSH_COMMANDS = 6
 
 
