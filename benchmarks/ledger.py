@@ -9,7 +9,7 @@ status; then get_deployment with every instance and event, and a listing.  Every
 log tail (200 characters, 2,048 for failures).
 
 Prints wall time and peak memory (tracemalloc, in a second identical run, since tracing slows
-Python down; and the process's maximum RSS).  Goal, DESIGN.md section 6: planning and ledger
+Python down; and the process's maximum RSS).  Goal (benchmarks/README.md): planning and ledger
 bookkeeping for 1,000 hosts under 2 s and 100 MB.  ``--reopen`` opens the ledger again for every
 call, as action plugins running in forked workers do (one connection per task).
 

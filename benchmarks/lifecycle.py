@@ -4,7 +4,7 @@ runs the same scripts.
 
 The revision has no-op hooks for every event, so what is measured is the tools' own overhead.
 Both run in the same process, alternating, on the same fleet hosts of the ``bench`` world; the script
-prints the medians and their ratio (goal for the full controller, DESIGN.md section 6: <= 1.3) and the
+prints the medians and their ratio (goal for the full controller, benchmarks/README.md: <= 1.3) and the
 per-host overhead beyond the baseline (goal < 2 s).
 
     tools/setup && .venv/bin/python benchmarks/lifecycle.py [--hosts 1] [--rounds 5]

@@ -10,7 +10,7 @@ with a list of warnings, or raises ``AppSpecError`` carrying the agent's own mes
 
 Checks run in the agent's order and the first error wins: version, os, hooks, files,
 permissions, file_exists_behavior; then, like the agent once the file is parsed, the
-lifecycle event names. See docs reference agent-semantics §1-§3 for the rules and the
+lifecycle event names. See docs/agent-compatibility.md §1, §2 and §6 for the rules and the
 places where this collection deliberately differs from the agent ("Decision" lines):
 
 * ``version``: float ``0.0``, integer ``0`` and the quoted string ``"0.0"`` are accepted.

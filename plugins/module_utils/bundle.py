@@ -9,7 +9,7 @@ Runs on managed hosts and on the controller: standard library only, Python 3.8 c
 Unpacking (``unpack``) behaves like the CodeDeploy agent (``tar -xpsf`` / ``unzip -qo``: file
 modes kept, symlinks kept; when the archive's root holds exactly one directory and that
 directory contains the AppSpec, the directory's contents become the revision root), with one
-deliberate difference (agent-semantics §4 "Decision"): the whole archive is checked before
+deliberate difference (docs/agent-compatibility.md §4, §6 item 6): the whole archive is checked before
 anything is written, and an archive with an entry that could write or point outside the
 revision is refused with a ``BundleError`` naming that entry:
 
@@ -378,7 +378,7 @@ def _add(nodes, entry):
 
 
 def _single_top_directory(nodes):
-    """The top directory to strip (agent-semantics §4), or None."""
+    """The top directory to strip (docs/agent-compatibility.md §4), or None."""
     tops = set(path[0] for path in nodes)
     if len(tops) != 1:
         return None

@@ -7,7 +7,7 @@
 Runs on the managed host inside a module: Python 3.8+, standard library only, never raises out
 of ``run_event``. The agent's behaviour (hook_executor.rb, linux_util.rb and their tests in
 aws/aws-codedeploy-agent) is kept where existing bundles rely on it; the "Decision" notes below
-are deliberate differences (docs reference agent-semantics §3 and §6).
+are deliberate differences (docs/agent-compatibility.md §2 and §6).
 
 The agent's behaviour kept
     * Scripts of one event run in listed order; the first failure ends the event.
@@ -163,7 +163,7 @@ def default_base_env(environ=None):
 
 def build_environment(deployment_id, application_name, deployment_group_name, deployment_group_id,
                       revision=None, base_env=None):
-    """The environment of the hook scripts of one deployment (agent-semantics §3).
+    """The environment of the hook scripts of one deployment (docs/agent-compatibility.md §2).
 
     ``revision``: ``{"s3": {"bucket", "key", "version", "etag"}}`` adds BUNDLE_BUCKET, BUNDLE_KEY,
     BUNDLE_VERSION, BUNDLE_ETAG (a None value leaves the variable unset); ``{"git": {"commit"}}``

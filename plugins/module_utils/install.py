@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The Install lifecycle event, as the CodeDeploy agent does it (agent-semantics §5).
+"""The Install lifecycle event, as the CodeDeploy agent does it (docs/agent-compatibility.md §5).
 
 1. ``run_cleanup``: the paths the group's previous Install created (``<gid>-cleanup``) are
    removed in reverse order (files and symlinks unlinked, directories rmdir'ed, non-empty
@@ -39,7 +39,7 @@ Deliberate differences (documented in docs and the changelog):
 * Symlinked directories in the revision are followed as the agent does (``symlinks="follow"``),
   but one that points outside the revision or loops back to its own parent is refused;
   ``symlinks="preserve"`` recreates symlinked directories inside the installed tree as
-  symlinks (agent-semantics §6 item 8).
+  symlinks (docs/agent-compatibility.md §6 item 20).
 * Mode, ACL and SELinux context are not applied through symlinks (the agent would change the
   link's target, which may be any file on the host); owner/group of a symlink is set on the
   link itself. A mode with setuid/setgid bits is applied again after chown, which clears them.

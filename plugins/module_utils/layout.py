@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The CodeDeploy agent's deployment-root layout on a managed host (agent-semantics §4).
+"""The CodeDeploy agent's deployment-root layout on a managed host (docs/agent-compatibility.md §3).
 
 ::
 

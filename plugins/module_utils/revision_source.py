@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where a deployment's revision comes from, fetched once into the controller's cache (keyed by sha256).
 
-A revision is given as (DESIGN.md section 4):
+A revision is given as (docs/deploy.md, input ``revision``):
 - ``s3://bucket/key`` (optionally ``?versionId=...``) or ``{"s3": {"bucket", "key", "version", "etag"}}``;
 - a local path: a revision directory (bundled deterministically) or a zip/tar/tgz bundle;
 - ``{"url": "https://...", "sha256": "..."}`` (a plain URL string is refused: without a sha256 nobody can tell what was deployed);

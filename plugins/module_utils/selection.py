@@ -6,7 +6,7 @@
 
 This file is the one place that knows
 
-* which instances a deployment group selects (service-semantics §2):
+* which instances a deployment group selects (docs/codedeploy-rules.md §2):
 
   - a *tag filter* is ``{key, value, type}`` with ``type`` one of KEY_ONLY (the instance has a
     tag with this key, whatever its value), VALUE_ONLY (the instance has a tag, under any key,

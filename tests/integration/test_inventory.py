@@ -1,7 +1,7 @@
 """The rollout.codedeploy.codedeploy inventory plugin against the moto server and the SSH fleet.
 
 The expected hosts are computed here from moto's own answers with a plain re-statement of
-CodeDeploy's rules (service-semantics §2), independent of the plugin's code.
+CodeDeploy's rules (docs/codedeploy-rules.md §2), independent of the plugin's code.
 """
 import json
 import random

@@ -3,7 +3,7 @@
 Every host is a network namespace on the project's bridge (10.213.0.0/24) running sshd as
 PID 1 of a private PID/mount/UTS namespace, with private /etc, /var, /opt, /home, /srv and
 /usr/local (overlays on the machine's own), and private /root, /tmp and /run. /usr is shared.
-The recipe and its measured costs are in shared/reference/test-fleet.md.
+The recipe and its measured costs are in docs/development.md (How a fleet host is built).
 
 A *world* (``demo`` or ``test``) owns a block of addresses, its namespaces (``rcd-<world>-<n>``),
 its veth ends (``rcd<w><n>``) and a state folder; ``cleanup()`` removes whatever a previous,

@@ -53,7 +53,7 @@ def run(config, hosts, fail=(), current_revision=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# Minimum healthy hosts and the worked examples of service-semantics §1
+# Minimum healthy hosts and the worked examples of docs/codedeploy-rules.md §1
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("config, fleet, minimum", [
     (HALF, 9, 5),

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/install.py (the Install event, agent-semantics §5).
+"""Unit tests for plugins/module_utils/install.py (the Install event, docs/agent-compatibility.md §5).
 
 The first part is a conformance table re-creating the CodeDeploy agent's own test cases
 (test/instance_agent/plugins/codedeploy/install_instruction_test.rb and installer_test.rb):

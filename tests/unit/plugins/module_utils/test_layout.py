@@ -19,7 +19,7 @@ def lay(tmp_path):
     return Layout(str(tmp_path / "deployment-root"))
 
 
-# -- paths (agent-semantics §4) -------------------------------------------------------------
+# -- paths (docs/agent-compatibility.md §3) -------------------------------------------------
 
 def test_default_root():
     assert DEFAULT_ROOT == "/opt/codedeploy-agent/deployment-root"
