@@ -6,6 +6,8 @@ The logic lives there; see docs/design.md."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import traceback
 
 from ansible.plugins.action import ActionBase
@@ -13,7 +15,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.modules.deployment import DOCUMENTATION
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract, heartbeat
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.argspec import check_arguments, spec_from_documentation
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, PlanError
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError
@@ -95,14 +97,25 @@ class ActionModule(ActionBase):
             if not readonly:
                 raise
             book = None  # check mode before the first deployment: nothing recorded yet
+        def keep_alive(plan):
+            heartbeat.start(plan.ledger, settings, plan.deployment_id, plan.owner, plan.lease_seconds, _controller_pid())
         return DeploymentService(book, aws_access.AwsAccess(settings), owner=self._owner(task_vars),
-                                 bundle_cache=params.get("bundle_cache"))
+                                 bundle_cache=params.get("bundle_cache"), heartbeat=keep_alive)
 
     @staticmethod
     def _owner(task_vars):
         """The controller process (not this worker) and its host, plus the AWX job when run from AWX."""
         task_vars = task_vars or {}
         return ledgers.controller_owner(task_vars.get("awx_job_id") or task_vars.get("tower_job_id"))
+
+
+def _controller_pid():
+    """The ansible-playbook process this worker belongs to (this process outside a worker)."""
+    try:
+        parent = multiprocessing.parent_process()
+    except Exception:  # pylint: disable=broad-except
+        parent = None
+    return parent.pid if parent is not None and parent.pid else os.getpid()
 
 
 def _present(args, request):

@@ -129,8 +129,9 @@ class Opening(object):
 class DeploymentService(object):
     """One deployment's controller logic. ``ledger`` may be None only for a check-mode ``open`` before the first deployment."""
 
-    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None):
+    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None, heartbeat=None):
         self.ledger = ledger
+        self.heartbeat = heartbeat  # called with the plan once the deployment runs: keeps its lease alive (plugin_utils/heartbeat.py)
         self.aws = aws
         self._fetch = fetch
         self._sleep = sleep
@@ -170,6 +171,8 @@ class DeploymentService(object):
         except Exception as exc:
             self.abandon(plan, exc)
             raise
+        if self.heartbeat is not None:
+            self.heartbeat(plan)
         message = "Deployment %s: %s to %d hosts of %s, %s (batches %s)" % (
             plan.deployment_id, plan.location, len(plan.hosts), request["deployment_group"], options["deployment_config"], plan.serial)
         orphaned = summary.get("orphaned") or []

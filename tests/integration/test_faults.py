@@ -98,3 +98,32 @@ def test_a_forced_stop_settles_a_deployment_held_elsewhere(world, aws, fleet_hos
     assert result.returncode == 0, result.stdout[-3000:]
     for host in web.values():
         assert serving(world, host) == "sample-app 1.0.0"
+
+
+def test_a_hook_longer_than_the_lease_keeps_the_group_locked(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 6), "codedeploy_ledger": ledger_path,
+        "codedeploy_lease_seconds": 2})]
+    first = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def running():
+        try:
+            latest = ledgers.open_ledger(ledger_path).list_deployments(limit=1)
+        except ledgers.LedgerError:
+            return None
+        return latest[0] if latest and latest[0]["overview"]["InProgress"] else None
+    holder = _wait_for(running, "the first deployment to start a host")
+    try:
+        import time
+        time.sleep(3)  # longer than the 2 s lease: only the heartbeat keeps it
+        second = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+        assert second.returncode != 0
+        assert "already has an active deployment" in second.stdout and holder["deployment_id"] in second.stdout
+    finally:
+        out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-3000:]
+    done = ledgers.open_ledger(ledger_path).get_deployment(holder["deployment_id"], include_instances=False)
+    assert done["status"] == "Succeeded" and len(ledgers.open_ledger(ledger_path).list_deployments()) == 1
+    assert registered(aws, arn) == set(web)
