@@ -19,6 +19,9 @@ description:
   - Every event's status, times, error code and log tail go to the ledger; the group's triggers get
     InstanceStart, InstanceSuccess and InstanceFailure.
   - A host is skipped when the deployment stopped, or when deploying it would break the minimum healthy hosts.
+  - A slice of events with nothing to run on the host (no script in the appspec, not V(DownloadBundle) or V(Install),
+    not an event that runs the previous revision's scripts) is not sent to the host; its events are recorded as
+    M(rollout.codedeploy.lifecycle) would record them, V(Skipped) with error code V(Success).
   - Runs as an action plugin; it is the task the playbook M(rollout.codedeploy.deploy) runs on each host.
 author:
   - rollout.codedeploy maintainers (@rollout)
@@ -32,7 +35,10 @@ attributes:
     platforms: posix
 options:
   deployment:
-    description: The plan that M(rollout.codedeploy.deployment) returned with O(rollout.codedeploy.deployment#module:state=started).
+    description:
+      - The plan that M(rollout.codedeploy.deployment) returned with O(rollout.codedeploy.deployment#module:state=started).
+      - Its C(deployment_root) and C(max_revisions), when set, are given to every lifecycle run on the host
+        (O(rollout.codedeploy.lifecycle#module:deployment_root), O(rollout.codedeploy.lifecycle#module:max_revisions)).
     type: dict
     required: true
 seealso:
