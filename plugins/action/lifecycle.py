@@ -5,10 +5,11 @@ the host, run the module, and word a failure with the host's inventory name.
 
 Round trips: with pipelining a run that needs no bundle is one remote command (the module). A run
 that needs the bundle costs one more: a command that creates a private folder and writes the bundle
-into it from its stdin (or, for large bundles, other shells or an unprivileged become user, two: the
-folder, then a file transfer). The module removes that folder itself when it ends, so no cleanup
-command follows unless the module could not do it. No remote temporary folder is made up front
-(TRANSFERS_FILES is off): Ansible's own would be created and removed without ever being used.
+into it from its stdin. Bundles over PIPED_BUNDLE_LIMIT, other shells, no pipelining or an
+unprivileged become user cost two: the folder, then a file transfer. The module removes that folder
+itself when it ends, so no cleanup command follows unless the module could not do it. No remote
+temporary folder is made up front (TRANSFERS_FILES is off): Ansible's own would be created and
+removed without ever being used.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle impor
 
 
 # Largest bundle sent on a command's stdin (read into memory whole); larger ones go by file transfer.
-PIPED_BUNDLE_LIMIT = 64 * 1024 * 1024
+PIPED_BUNDLE_LIMIT = 16 * 1024 * 1024
 
 
 class ActionModule(ActionBase):
@@ -88,7 +89,7 @@ class ActionModule(ActionBase):
         remote_tmp = self.get_shell_option("remote_tmp", default="~/.ansible/tmp")
         basefile = shell._generate_temp_dir_name()
         target = shell.join_path(remote_tmp, basefile, "bundle")
-        cmd = '%s && cat > "`echo %s`"' % (shell._mkdtemp2(basefile=basefile, tmpdir=remote_tmp).command, target)
+        cmd = '%s && umask 77 && cat > "`echo %s`"' % (shell._mkdtemp2(basefile=basefile, tmpdir=remote_tmp).command, target)
         with open(source, "rb") as handle:
             result = self._low_level_execute_command(cmd, in_data=handle.read(), sudoable=False)
         folder = self._created_folder(result, basefile)
