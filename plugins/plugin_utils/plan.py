@@ -149,6 +149,25 @@ class Plan(object):
                 return int(self.bake_after[index] if index < len(self.bake_after) else 0)
         return 0
 
+    def host_arguments(self, events):
+        """The arguments of a lifecycle module run of ``events`` on a host of this plan."""
+        args = {
+            "deployment_id": self.deployment_id, "deployment_group_id": self.deployment_group_id,
+            "application_name": self.application, "deployment_group_name": self.deployment_group,
+            "events": list(events), "appspec": self.appspec, "revision": self.revision_env or {},
+            "file_exists_behavior": self.options.get("file_exists_behavior") or "DISALLOW",
+            "ignore_application_stop_failures": bool(self.options.get("ignore_application_stop_failures")),
+            "bundle_sha256": self.sha256,
+        }
+        if self.reuse_deployment:
+            args["reuse_deployment"] = self.reuse_deployment
+        else:
+            args["bundle_src"] = self.bundle
+        for option in ("deployment_root", "max_revisions"):
+            if getattr(self, option) is not None:
+                args[option] = getattr(self, option)
+        return args
+
     def host_events(self):
         """Every event a host runs, in order (host events and traffic steps flattened)."""
         events = []

@@ -6,18 +6,20 @@ import pytest
 
 from ansible_collections.rollout.codedeploy.plugins.action.deploy_host import ActionModule
 from ansible_collections.rollout.codedeploy.plugins.action.lifecycle import ActionModule as LifecycleAction
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan
 
-PLAN = {"deployment_id": "d-AAAAAAAA1", "deployment_group_id": "gid", "application": "web", "deployment_group": "production",
-        "appspec": {"version": 0.0, "os": "linux", "hooks": {}}, "revision_env": {}, "sha256": "abc", "bundle": "/b.tgz",
-        "options": {"file_exists_behavior": "OVERWRITE", "ignore_application_stop_failures": False}}
+FIELDS = {"deployment_id": "d-AAAAAAAA1", "deployment_group_id": "gid", "application": "web", "deployment_group": "production",
+          "appspec": {"version": 0.0, "os": "linux", "hooks": {}}, "revision_env": {}, "sha256": "abc", "bundle": "/b.tgz",
+          "options": {"file_exists_behavior": "OVERWRITE", "ignore_application_stop_failures": False}}
+PLAN = Plan(**FIELDS)
 
 
 def test_deployment_root_and_max_revisions_reach_the_host_when_set():
-    plan = dict(PLAN, deployment_root="/srv/agent", max_revisions=2)
-    args = ActionModule._lifecycle_args(plan, ["ApplicationStop"])
+    plan = Plan(**dict(FIELDS, deployment_root="/srv/agent", max_revisions=2))
+    args = plan.host_arguments(["ApplicationStop"])
     assert (args["deployment_root"], args["max_revisions"]) == ("/srv/agent", 2)
-    assert "deployment_root" not in ActionModule._lifecycle_args(PLAN, ["ApplicationStop"])
-    assert "max_revisions" not in ActionModule._lifecycle_args(PLAN, ["ApplicationStop"])
+    assert "deployment_root" not in PLAN.host_arguments(["ApplicationStop"])
+    assert "max_revisions" not in PLAN.host_arguments(["ApplicationStop"])
 
 
 def test_a_slice_without_work_is_not_sent_to_the_host():

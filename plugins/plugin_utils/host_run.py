@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One host's part of a deployment, on the controller: admission under the minimum healthy hosts,
+the host's steps (host events through a callback, traffic steps through the load balancers), every
+event recorded in the ledger, and the instance notifications.
+
+The action plugin ``deploy_host`` gives it a callback that runs a slice of host events over SSH; an
+unreachable host comes back from that callback as a failure of the event it was at, so the health rule
+decides what follows. Controller-only; see docs/design.md."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import TERMINAL_STATUSES
+from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import utc_timestamp as utc_now
+from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
+
+#: How long admission waits with nothing in flight before it concludes that no slot will ever free.
+IDLE_LIMIT = 2.0
+POLL = 0.3
+
+
+def unreachable_outcome(host, deployment_id, events, why):
+    """The outcome of a slice of host events that never ran because the host could not be reached."""
+    event = events[0] if events else "the next event"
+    now = utc_now()
+    message = "%s was unreachable at %s (%s): %s. Check that the host is up and reachable over SSH." % (host, event, deployment_id, why)
+    record = {"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
+              "message": message, "log_tail": ""}
+    return {"failed": True, "unreachable": True, "failed_event": event, "error_code": "HOST_UNREACHABLE", "msg": message,
+            "events": [record]}
+
+
+class HostRun(object):
+    """``run()`` deploys the plan to one host and returns the task's result."""
+
+    def __init__(self, service, plan, host, run_host_events, controller_alive=lambda: True, sleep=time.sleep, clock=time.monotonic):
+        self.service = service
+        self.ledger = service.ledger
+        self.plan = plan
+        self.host = host
+        self.instance = plan.instance_of(host)
+        self._run_host_events = run_host_events
+        self._controller_alive = controller_alive
+        self._sleep = sleep
+        self._clock = clock
+
+    def run(self):
+        plan, instance = self.plan, self.instance
+        if instance is None:
+            return {"skipped": True, "changed": False, "msg": "%s is not part of deployment %s" % (self.host, plan.deployment_id)}
+        admitted, why = self.admit()
+        if not admitted:
+            self.ledger.set_instance(plan.deployment_id, instance, "Skipped", message=why)
+            return {"skipped": True, "changed": False, "msg": "%s skipped in %s: %s" % (self.host, plan.deployment_id, why)}
+        self._notify("InstanceStart")
+        events, failed, blocked = self._steps()
+        status = "Failed" if failed else "Succeeded"
+        self.ledger.finish_instance(plan.deployment_id, instance, status, error_code=(failed or {}).get("error_code"),
+                                    message=(failed or {}).get("msg"), out_of_service=bool(failed and blocked))
+        self._renew()
+        self._notify("InstanceFailure" if failed else "InstanceSuccess")
+        result = {"changed": True, "deployment_id": plan.deployment_id, "instance_id": instance, "status": status, "events": events,
+                  "out_of_service": bool(failed and blocked)}
+        if failed:
+            result.update(failed=True, msg=failed.get("msg"), failed_event=failed.get("failed_event"), error_code=failed.get("error_code"),
+                          unreachable_host=bool(failed.get("unreachable")))
+            if blocked:
+                result["msg"] += " %s is out of service in its load balancers until it is deployed again or rolled back." % self.host
+        return result
+
+    # ------------------------------------------------------------------ admission
+    def admit(self):
+        """Wait for a slot under the minimum healthy hosts; give up when the deployment stopped or can never admit this host."""
+        plan, idle_since = self.plan, None
+        while True:
+            if not self._controller_alive():
+                return False, "its controller (ansible-playbook) is gone"
+            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+            if current["status"] in TERMINAL_STATUSES:
+                return False, "the deployment is %s" % current["status"]
+            if current.get("stop_request"):
+                return False, "a stop was requested"
+            if self.ledger.try_start_instance(plan.deployment_id, self.instance, plan.max_unhealthy):
+                return True, None
+            if current["overview"].get("InProgress", 0) == 0:
+                # Nothing in flight can free a slot: the failures so far already use up what the minimum allows.
+                idle_since = idle_since or self._clock()
+                if self._clock() - idle_since > IDLE_LIMIT:
+                    return False, "HEALTH_CONSTRAINTS: deploying to it would leave fewer than %d healthy instances" % plan.minimum
+            else:
+                idle_since = None
+            self._sleep(POLL)
+
+    # ------------------------------------------------------------------ the host's steps
+    def _steps(self):
+        """Run the plan's steps in order; returns (event records, the failure or None, whether the host is out of rotation)."""
+        plan, events, blocked = self.plan, [], False
+        balancers = self.service.balancers(plan)
+        for step in plan.steps:
+            if not self._controller_alive():
+                failure = self._gone(step)
+                events.extend(failure["events"])
+                self.ledger.record_events(plan.deployment_id, self.instance, failure["events"])
+                return events, failure, blocked
+            if isinstance(step, list):
+                outcome = self._run_host_events(step)
+                events.extend(outcome.get("events") or [])
+                self.ledger.record_events(plan.deployment_id, self.instance, outcome.get("events") or [])
+                if outcome.get("failed"):
+                    return events, outcome, blocked
+                continue
+            record, error = self._traffic(balancers, step)
+            events.append(record)
+            self.ledger.record_events(plan.deployment_id, self.instance, [record])
+            # Out of its load balancers from BlockTraffic (even a failed one) until AllowTraffic.
+            blocked = step == "BlockTraffic"
+            if error:
+                return events, {"failed": True, "failed_event": step, "error_code": record["error_code"],
+                                "msg": "%s failed on %s (%s): %s" % (step, self.host, plan.deployment_id, error)}, blocked
+        return events, None, blocked
+
+    def _traffic(self, balancers, step, timeout=300):
+        """BlockTraffic / AllowTraffic for this host: (ledger event record, error message or None)."""
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import TrafficError
+        started, clock = utc_now(), self._clock()
+        record = {"event": step, "status": "Succeeded", "start": started, "error_code": "Success", "message": "", "log_tail": ""}
+        error = None
+        try:
+            done = balancers.block(self.instance, timeout=timeout) if step == "BlockTraffic" else balancers.allow(self.instance, timeout=timeout)
+            names = sorted(list((done.get("target_groups") or {}).keys()) + list((done.get("classic_elbs") or {}).keys()))
+            verb = "deregistered from" if step == "BlockTraffic" else "registered and healthy in"
+            record["message"] = "%s %s" % (verb, ", ".join(names) or "no load balancer")
+        except TrafficError as exc:
+            record.update(status="Failed", error_code=exc.code, message=exc.message)
+            error = exc.message
+        record.update(end=utc_now(), duration=round(self._clock() - clock, 3))
+        return record, error
+
+    def _gone(self, step):
+        event = step[0] if isinstance(step, list) else step
+        now = utc_now()
+        message = "the controller (ansible-playbook) of %s stopped before %s on %s; this worker does not go on alone" % (
+            self.plan.deployment_id, event, self.host)
+        return {"failed": True, "failed_event": event, "error_code": "CONTROLLER_GONE", "msg": message,
+                "events": [{"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
+                            "message": message, "log_tail": ""}]}
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _renew(self):
+        """Every finished host proves the controller alive (the heartbeat does too); a settled deployment is not renewed."""
+        try:
+            self.ledger.renew_lease(self.plan.deployment_id, lease_seconds=self.plan.lease_seconds)
+        except LedgerError:
+            pass
+
+    def _notify(self, name):
+        notes = self.service.notifier(self.plan)
+        if notes is None:
+            return []
+        deployment = self.ledger.get_deployment(self.plan.deployment_id, include_instances=True)
+        instance = next((i for i in deployment.get("instances") or [] if i["instance_id"] == self.instance), {"instance_id": self.instance})
+        return notes.instance_event(name, deployment, instance)
