@@ -24,8 +24,9 @@ POLL = 0.3
 def unreachable_outcome(host, deployment_id, events, why):
     """The outcome of a slice of host events that never ran because the host could not be reached."""
     event = events[0] if events else "the next event"
+    span = event if len(events) < 2 else "%s (the host was running %s through %s)" % (event, events[0], events[-1])
     now = utc_now()
-    message = "%s was unreachable at %s (%s): %s. Check that the host is up and reachable over SSH." % (host, event, deployment_id, why)
+    message = "%s was unreachable at %s in %s: %s. Check that the host is up and reachable over SSH." % (host, span, deployment_id, why)
     record = {"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
               "message": message, "log_tail": ""}
     return {"failed": True, "unreachable": True, "failed_event": event, "error_code": "HOST_UNREACHABLE", "msg": message,

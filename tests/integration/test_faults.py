@@ -127,3 +127,57 @@ def test_a_hook_longer_than_the_lease_keeps_the_group_locked(world, aws, fleet_h
     done = ledgers.open_ledger(ledger_path).get_deployment(holder["deployment_id"], include_instances=False)
     assert done["status"] == "Succeeded" and len(ledgers.open_ledger(ledger_path).list_deployments()) == 1
     assert registered(aws, arn) == set(web)
+
+
+def _killed_mid_hook(world, aws, tmp_path, config):
+    """Deploy a slow revision to two web hosts and kill the first host while its ApplicationStart sleeps."""
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 6), "codedeploy_ledger": ledger_path,
+        "deployment_config": config})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def in_application_start():
+        try:
+            deployments = ledgers.open_ledger(ledger_path).list_deployments(limit=1)
+            deployment = ledgers.open_ledger(ledger_path).get_deployment(deployments[0]["deployment_id"]) if deployments else None
+        except ledgers.LedgerError:
+            return None
+        for instance in (deployment or {}).get("instances") or []:
+            if instance["status"] == "InProgress" and any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded"
+                                                         for e in instance.get("events") or []):
+                return instance
+        return None
+    victim_instance = _wait_for(in_application_start, "a host to be out of rotation and running its hooks")
+    victim = web[victim_instance["instance_id"]]
+    import time
+    time.sleep(1.5)  # inside the 6 s ApplicationStart
+    world.fleet.kill(victim)
+    out, _ = running.communicate(timeout=300)
+    return web, arn, inventory, ledger_path, victim, victim_instance["instance_id"], running.returncode, out
+
+
+@pytest.mark.parametrize("config, status", [("CodeDeployDefault.OneAtATime", "Failed"), ("CodeDeployDefault.AllAtOnce", "Succeeded")])
+def test_a_host_that_dies_mid_hook_is_a_failed_instance(world, aws, fleet_hosts, tmp_path, config, status):
+    web, arn, inventory, ledger_path, victim, victim_id, returncode, out = _killed_mid_hook(world, aws, tmp_path, config)
+    # Ansible's own verdict would be "UNREACHABLE!" and end the play before the deployment is settled.
+    assert "unreachable=1" not in out and "UNREACHABLE!" not in out, out[-3000:]
+    assert returncode == (0 if status == "Succeeded" else 2), out[-3000:]
+    book = ledgers.open_ledger(ledger_path)
+    deployment = book.get_deployment(book.list_deployments(limit=1)[0]["deployment_id"])
+    assert deployment["status"] == status, deployment
+    assert not deployment["lease_expires"] or deployment["status"] in ("Succeeded", "Failed")
+    statuses = {i["instance_id"]: i["status"] for i in deployment["instances"]}
+    assert statuses[victim_id] == "Failed" and "InProgress" not in statuses.values() and "Pending" not in statuses.values()
+    failed = next(i for i in deployment["instances"] if i["instance_id"] == victim_id)
+    assert "unreachable at AfterBlockTraffic" in failed["message"] and failed["out_of_service"]
+    others = [i for i in web if i != victim_id]
+    assert registered(aws, arn) == set(others)  # the dead host stays out of rotation, the others serve
+    # The host comes back; a normal deploy puts it back in rotation with no manual cleanup.
+    world.fleet.restart([victim])
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"

@@ -162,6 +162,10 @@ class Fleet:
         self._wait_ssh(hosts)
         self._save()
 
+    def kill(self, host):
+        """Take one host down at once, as a machine that dies (its processes and network go); ``restart`` brings it back."""
+        self._stop_host(host)
+
     def stop(self):
         """Stop every host of this world and remove its namespaces, links and state."""
         self.cleanup()
