@@ -97,6 +97,7 @@ class ActionModule(ActionBase):
             if not readonly:
                 raise
             book = None  # check mode before the first deployment: nothing recorded yet
+
         def keep_alive(plan):
             heartbeat.start(plan.ledger, settings, plan.deployment_id, plan.owner, plan.lease_seconds, _controller_pid())
         return DeploymentService(book, aws_access.AwsAccess(settings), owner=self._owner(task_vars),

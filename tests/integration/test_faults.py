@@ -3,6 +3,7 @@ error code, what the hosts run, the load balancer's registrations and the group'
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -116,13 +117,12 @@ def test_a_hook_longer_than_the_lease_keeps_the_group_locked(world, aws, fleet_h
         return latest[0] if latest and latest[0]["overview"]["InProgress"] else None
     holder = _wait_for(running, "the first deployment to start a host")
     try:
-        import time
         time.sleep(3)  # longer than the 2 s lease: only the heartbeat keeps it
         second = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
         assert second.returncode != 0
         assert "already has an active deployment" in second.stdout and holder["deployment_id"] in second.stdout
     finally:
-        out, _ = first.communicate(timeout=300)
+        out = first.communicate(timeout=300)[0]
     assert first.returncode == 0, out[-3000:]
     done = ledgers.open_ledger(ledger_path).get_deployment(holder["deployment_id"], include_instances=False)
     assert done["status"] == "Succeeded" and len(ledgers.open_ledger(ledger_path).list_deployments()) == 1
@@ -145,16 +145,15 @@ def _killed_mid_hook(world, aws, tmp_path, config):
         except ledgers.LedgerError:
             return None
         for instance in (deployment or {}).get("instances") or []:
-            if instance["status"] == "InProgress" and any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded"
-                                                         for e in instance.get("events") or []):
+            blocked = any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded" for e in instance.get("events") or [])
+            if instance["status"] == "InProgress" and blocked:
                 return instance
         return None
     victim_instance = _wait_for(in_application_start, "a host to be out of rotation and running its hooks")
     victim = web[victim_instance["instance_id"]]
-    import time
     time.sleep(1.5)  # inside the 6 s ApplicationStart
     world.fleet.kill(victim)
-    out, _ = running.communicate(timeout=300)
+    out = running.communicate(timeout=300)[0]
     return web, arn, inventory, ledger_path, victim, victim_instance["instance_id"], running.returncode, out
 
 

@@ -90,8 +90,8 @@ def test_every_refused_input_leaves_nothing_behind(world, aws, fleet_hosts, tmp_
     registered = {d["Target"]["Id"] for d in aws.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
     assert registered == set(web)
     # Nothing holds the group: a good deployment goes through at once.
-    good = _run(world, "deploy.yml", inventory, ["deployment_group=web_production", "revision=" + rev,
-                                                  "file_exists_behavior=OVERWRITE", "auto_rollback=yes"], ledger_path)
+    words = ["deployment_group=web_production", "revision=" + rev, "file_exists_behavior=OVERWRITE", "auto_rollback=yes"]
+    good = _run(world, "deploy.yml", inventory, words, ledger_path)
     assert good.returncode == 0, good.stdout[-3000:]
     (deployment,) = ledgers.open_ledger(ledger_path).list_deployments()
     assert deployment["status"] == "Succeeded"

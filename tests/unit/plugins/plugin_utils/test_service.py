@@ -28,7 +28,8 @@ class FakeLedger:
                 raise AssertionError("the fake ledger's group is locked by %s" % other["deployment_id"])
         deployment_id = "d-%09d" % (len(self.deployments) + 1)
         self.deployments[deployment_id] = {
-            "deployment_id": deployment_id, "application": application, "deployment_group": group, "status": "Created", "error": None, "creator": options.get("creator"),
+            "deployment_id": deployment_id, "application": application, "deployment_group": group, "status": "Created", "error": None,
+            "creator": options.get("creator"),
             "revision": revision, "stop_request": None, "owner": options.get("owner"),
             "instances": [dict(i, status="Pending", events=[]) for i in instances]}
         return {"deployment_id": deployment_id, "orphaned": []}
@@ -116,8 +117,9 @@ def test_open_plans_half_at_a_time_and_records_in_progress():
     assert plan.batches == [["web-1", "web-2"], ["web-3", "web-4"]] and plan.serial == [2] and plan.minimum == 2 and plan.max_unhealthy == 2
     assert ledger.deployments[plan.deployment_id]["status"] == "InProgress"
     assert opening.warnings == ["hook timeouts add up to more than an hour"]
-    assert plan.owner == "tester" and plan.steps == [["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
-                                                       "ApplicationStart", "ValidateService"]]
+    assert plan.owner == "tester"
+    assert plan.steps == [["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart",
+                           "ValidateService"]]
 
 
 def test_the_plan_survives_the_trip_through_facts():
