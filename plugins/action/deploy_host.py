@@ -27,6 +27,7 @@ ACTION = "rollout.codedeploy.deploy_host"
 
 class ActionModule(LifecycleAction):
     TRANSFERS_FILES = False
+    _from_bundle = False  # a rollback host without the earlier archive gets the bundle from then on
 
     def run(self, tmp=None, task_vars=None):
         result = super(LifecycleAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
@@ -57,10 +58,18 @@ class ActionModule(LifecycleAction):
         """Run a slice of host events; a slice with nothing to do on the host costs no round trip, an unreachable host is a failure."""
         if not lifecycle.needs_host(events, plan.appspec):
             return {"changed": False, "events": lifecycle.skipped_events(events)}
+        host = task_vars.get("inventory_hostname")
         try:
-            outcome = self.run_lifecycle(plan.host_arguments(events), task_vars)
+            outcome = self.run_lifecycle(plan.host_arguments(events, from_bundle=self._from_bundle), task_vars)
+            if outcome.get("archive_missing") and plan.bundle:
+                # The host no longer keeps the earlier archive and nothing ran: send the revision's bundle instead.
+                self._from_bundle = True
+                outcome = self.run_lifecycle(plan.host_arguments(events, from_bundle=True), task_vars)
         except AnsibleConnectionFailure as exc:
-            return unreachable_outcome(task_vars.get("inventory_hostname"), plan.deployment_id, events, str(exc).strip().splitlines()[0])
+            return unreachable_outcome(host, plan.deployment_id, events, str(exc).strip().splitlines()[0])
         if outcome.get("unreachable"):
-            return unreachable_outcome(task_vars.get("inventory_hostname"), plan.deployment_id, events, outcome.get("msg") or "no answer")
+            return unreachable_outcome(host, plan.deployment_id, events, outcome.get("msg") or "no answer")
+        if outcome.get("archive_missing"):
+            outcome["msg"] = "%s in %s: %s. No fallback: %s. Redeploy that revision from its source with rollout.codedeploy.deploy." % (
+                host, plan.deployment_id, outcome.get("message") or outcome.get("msg"), plan.fallback or "none")
         return outcome

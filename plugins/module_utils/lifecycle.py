@@ -152,6 +152,13 @@ class HostDeployment(object):
             result["interrupted"] = interrupted
             if not check_mode:
                 self.layout.clear_ongoing()
+        missing = None if check_mode else self._missing_archive()
+        if missing and events:
+            # Nothing runs, not even the old revision's stop scripts: the controller can send the bundle instead.
+            outcome = self._outcome(events[0], FAILED, "UnknownError", missing)
+            result.update(status=FAILED, failed_event=events[0], error_code="ARCHIVE_MISSING", message=missing, log_tail="",
+                          archive_missing=True, events=[outcome])
+            return result
         for event in events:
             if check_mode:
                 result["events"].append(self._plan(event))
@@ -162,7 +169,7 @@ class HostDeployment(object):
             except (LifecycleError, installer.InstallError, bundles.BundleError) as exc:
                 outcome = self._outcome(event, FAILED, "UnknownError", exc.message)
             except Exception as exc:  # pylint: disable=broad-except
-                outcome = self._outcome(event, FAILED, "UnknownError", "%s: %s" % (type(exc).__name__, exc))
+                outcome = self._outcome(event, FAILED, "UnknownError", "an unexpected error on the host: %s" % (str(exc) or repr(exc)))
             finally:
                 self.layout.clear_ongoing()
             result["events"].append(outcome)
@@ -176,6 +183,17 @@ class HostDeployment(object):
         if self.state:
             result["archive_root"] = self.state.get("root")
         return result
+
+    def _missing_archive(self):
+        """Why a rollback from an earlier deployment's archive cannot run here, or None (checked before its DownloadBundle)."""
+        reuse = self.params.get("reuse_deployment")
+        if not reuse or self.state is not None:
+            return None
+        source_archive = os.path.join(self.layout.deployment_dir(self.group_id, reuse), "deployment-archive")
+        if os.path.isdir(source_archive):
+            return None
+        return ("the archive of %s is not on this host (%s: pruned beyond max_revisions, or that deployment never reached this "
+                "host); nothing was run" % (reuse, source_archive))
 
     def _outcome(self, event, status, error_code, message, started=None, **extra):
         now = utc_now()

@@ -104,6 +104,27 @@ def _cached(cache, sha256):
     return None, None
 
 
+def cached_bundle(sha256, cache=DEFAULT_CACHE):
+    """The bundle with this sha256 in the controller's cache, or None."""
+    if not sha256:
+        return None
+    path, _btype = _cached(os.path.expanduser(cache), sha256)
+    return path
+
+
+def as_revision(source):
+    """A normalized source (``parse_location``'s result, as recorded in the ledger) as a revision ``fetch`` takes;
+    None for a URL, whose recorded form has its credentials redacted and cannot be fetched again."""
+    kind = (source or {}).get("type")
+    if kind == "s3":
+        return {"s3": {key: source.get(key) for key in ("bucket", "key", "version", "etag")}}
+    if kind == "local":
+        return {"path": source.get("path")}
+    if kind == "git":
+        return {"git": {"repo": source.get("repo"), "commit": source.get("commit")}}
+    return None
+
+
 def fetch(revision, s3_client=None, cache=DEFAULT_CACHE):
     """Resolve and fetch a revision into the cache. Returns a dict describing it:
 

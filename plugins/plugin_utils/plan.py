@@ -35,6 +35,7 @@ FIELDS = (
     ("appspec", None, "the normalized appspec"),
     ("revision_env", None, "the BUNDLE_* source given to hook scripts"),
     ("reuse_deployment", None, "for a rollback: the earlier deployment whose archives the hosts reuse"),
+    ("fallback", None, "for a rollback: where ``bundle`` came from for hosts without the archive, or why there is none"),
     ("options", None, "the effective deployment options (config, file_exists_behavior, alarms, auto_rollback, ...)"),
     ("steps", (), "each host's lifecycle: lists of host events and the controller's traffic steps"),
     ("target_groups", (), "target groups that traffic control uses"),
@@ -149,8 +150,9 @@ class Plan(object):
                 return int(self.bake_after[index] if index < len(self.bake_after) else 0)
         return 0
 
-    def host_arguments(self, events):
-        """The arguments of a lifecycle module run of ``events`` on a host of this plan."""
+    def host_arguments(self, events, from_bundle=False):
+        """The arguments of a lifecycle module run of ``events`` on a host of this plan; ``from_bundle``: a rollback host
+        without the earlier archive gets the fallback bundle instead."""
         args = {
             "deployment_id": self.deployment_id, "deployment_group_id": self.deployment_group_id,
             "application_name": self.application, "deployment_group_name": self.deployment_group,
@@ -159,7 +161,7 @@ class Plan(object):
             "ignore_application_stop_failures": bool(self.options.get("ignore_application_stop_failures")),
             "bundle_sha256": self.sha256,
         }
-        if self.reuse_deployment:
+        if self.reuse_deployment and not from_bundle:
             args["reuse_deployment"] = self.reuse_deployment
         else:
             args["bundle_src"] = self.bundle

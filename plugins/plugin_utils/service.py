@@ -190,8 +190,27 @@ class DeploymentService(object):
                                "DEPLOYMENT_DOES_NOT_EXIST")
         earlier = self.ledger.get_deployment(request["reuse_deployment"], include_instances=False)
         self._check_same_group(earlier, request)
-        revision = dict(earlier.get("revision") or {}, bundle=None)
+        revision = dict(earlier.get("revision") or {})
+        revision["bundle"], revision["fallback"] = self._fallback_bundle(revision)
         return revision, revision.get("appspec") or {}, []
+
+    def _fallback_bundle(self, revision):
+        """For hosts that no longer keep the earlier archive: (the bundle, where it came from) or (None, why there is none)."""
+        cached = revision_source.cached_bundle(revision.get("sha256"), self.bundle_cache)
+        if cached:
+            return cached, "the controller's bundle cache"
+        again = revision_source.as_revision(revision.get("source"))
+        if again is None:
+            return None, "the revision's source %s cannot be fetched again (a URL is recorded without its credentials)" % (
+                revision.get("location"))
+        try:
+            fetched, _spec, _warnings = self._fetch(again, self.aws, self.bundle_cache)
+        except ServiceError as exc:
+            return None, "the revision's source %s cannot be fetched: %s" % (revision.get("location"), exc.message)
+        if fetched.get("sha256") != revision.get("sha256"):
+            return None, "the revision's source %s now holds other content (sha256 %s, recorded %s)" % (
+                revision.get("location"), fetched.get("sha256"), revision.get("sha256"))
+        return fetched["bundle"], "its source %s, fetched again" % revision.get("location")
 
     def _check_same_group(self, earlier, request):
         """A rollback may only reuse a deployment of the same application and deployment group."""
@@ -221,7 +240,8 @@ class DeploymentService(object):
             zones={name: by_host[name].get("zone") for name in planned.hosts}, minimum=planned.minimum, max_unhealthy=len(hosts) - planned.minimum,
             bundle=revision.get("bundle"), sha256=revision.get("sha256"), location=revision.get("location"), appspec=spec,
             bundle_type=revision.get("bundle_type"), source=revision.get("source"),
-            revision_env=revision.get("env") or {}, reuse_deployment=request.get("reuse_deployment"), options=options,
+            revision_env=revision.get("env") or {}, reuse_deployment=request.get("reuse_deployment"), fallback=revision.get("fallback"),
+            options=options,
             steps=strategy.host_steps(bool(target_groups or classic_elbs)), target_groups=target_groups, classic_elbs=classic_elbs,
             triggers=settings.get("triggers") or [], aws=public_settings(request.get("aws")), ledger=request.get("ledger"),
             lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,

@@ -180,3 +180,59 @@ def test_a_host_that_dies_mid_hook_is_a_failed_instance(world, aws, fleet_hosts,
     assert registered(aws, arn) == set(web)
     for host in web.values():
         assert serving(world, host) == "sample-app 2.0.0"
+
+
+def _drop_archive(world, host, deployment_id):
+    world.fleet.ssh(host, "rm -rf /opt/codedeploy-agent/deployment-root/*/%s/deployment-archive" % deployment_id)
+
+
+def _ids(ledger_path):
+    return [d["deployment_id"] for d in reversed(ledgers.open_ledger(ledger_path).list_deployments())]
+
+
+def test_a_rollback_to_a_pruned_archive_uses_the_cached_bundle(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    deploy(world, inventory, revision(tmp_path, "v1", "1.0.0"), ledger_path, check=True)
+    deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path, check=True)
+    first = _ids(ledger_path)[0]
+    pruned = sorted(web.values(), key=lambda h: h.name)[0]
+    _drop_archive(world, pruned, first)
+
+    result = _playbook(world, "rollback.yml", inventory, {"deployment_group": "web_production", "deployment_id": first,
+                                                          "codedeploy_ledger": ledger_path})
+    assert result.returncode == 0, result.stdout[-3000:]
+    rollback = ledgers.open_ledger(ledger_path).get_deployment(_ids(ledger_path)[-1])
+    assert rollback["status"] == "Succeeded"
+    downloads = {i["instance_id"]: next(e for e in i["events"] if e["event"] == "DownloadBundle")["message"] for i in rollback["instances"]}
+    for instance_id, host in web.items():
+        assert ("unpacked" in downloads[instance_id]) is (host is pruned), downloads
+        assert serving(world, host) == "sample-app 1.0.0"
+    assert registered(aws, arn) == set(web)
+
+
+def test_a_rollback_without_archive_or_source_touches_nothing(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    bundle = str(tmp_path / "v1.tgz")
+    subprocess.run(["tar", "-czf", bundle, "-C", revision(tmp_path, "v1", "1.0.0"), "."], check=True)
+    deploy(world, inventory, bundle, ledger_path, check=True)
+    deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path, check=True)
+    first = _ids(ledger_path)[0]
+    os.unlink(bundle)  # the recorded source is gone; a local bundle file is not copied into the cache
+    for host in web.values():
+        _drop_archive(world, host, first)
+
+    result = _playbook(world, "rollback.yml", inventory, {"deployment_group": "web_production", "deployment_id": first,
+                                                          "codedeploy_ledger": ledger_path})
+    assert result.returncode != 0
+    rollback = ledgers.open_ledger(ledger_path).get_deployment(_ids(ledger_path)[-1])
+    assert rollback["status"] == "Failed"
+    failed = [i for i in rollback["instances"] if i["status"] == "Failed"]
+    assert len(failed) == 1 and all(i["status"] == "Skipped" for i in rollback["instances"] if i not in failed)
+    assert "is not on this host" in failed[0]["message"] and "cannot be fetched" in failed[0]["message"]
+    assert [e["event"] for e in failed[0]["events"]] == ["BeforeBlockTraffic"]  # refused before any script or deregistration
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"
+        assert world.fleet.ssh(host, "ls -d /opt/codedeploy-agent/deployment-root/*/%s 2>/dev/null | wc -l" % rollback["deployment_id"]).strip() == "0"

@@ -4,6 +4,7 @@
 
 import json
 import os
+import shutil
 import textwrap
 
 import pytest
@@ -181,6 +182,21 @@ def test_rollback_reuses_an_archive_on_the_host_without_a_bundle(env):
     new = os.path.join(layout.archive_dir(GROUP, "d-ROLLBACK1"), "app", "version.txt")
     assert os.stat(old).st_ino == os.stat(new).st_ino, "the archive is hard-linked, not copied"
     assert ["ApplicationStop", "d-ROLLBACK1", "2.0"] in evidence(env)
+
+
+def test_a_rollback_whose_archive_is_gone_runs_nothing(env):
+    b1, s1, spec1 = make_revision(env, "v1", "1.0")
+    b2, s2, spec2 = make_revision(env, "v2", "2.0")
+    run(env, "d-AAAAAAAA1", bundle=b1, sha256=s1, spec=spec1)
+    run(env, "d-AAAAAAAA2", bundle=b2, sha256=s2, spec=spec2)
+    shutil.rmtree(Layout(env["root"]).archive_dir(GROUP, "d-AAAAAAAA1"))
+    before = evidence(env)
+    result = run(env, "d-ROLLBACK1", reuse_deployment="d-AAAAAAAA1")
+    assert result["status"] == "Failed" and result["archive_missing"] and result["error_code"] == "ARCHIVE_MISSING"
+    assert [e["event"] for e in result["events"]] == ["ApplicationStop"] and "is not on this host" in result["message"]
+    assert evidence(env) == before  # not even the old revision's ApplicationStop ran
+    with open(os.path.join(env["dest"], "version.txt")) as handle:
+        assert handle.read() == "2.0\n"
 
 
 def test_a_bundle_that_does_not_match_its_sha256_is_refused(env):
