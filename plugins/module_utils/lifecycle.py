@@ -176,8 +176,8 @@ class HostDeployment(object):
             if check_mode:
                 result["events"].append(self._plan(event))
                 continue
-            self.layout.mark_ongoing(self.group_id, self.deployment_id, event)
             try:
+                self.layout.mark_ongoing(self.group_id, self.deployment_id, event)
                 outcome = self._run_one(event)
             except (LifecycleError, installer.InstallError, bundles.BundleError) as exc:
                 outcome = self._outcome(event, FAILED, "UnknownError", exc.message)
@@ -186,10 +186,16 @@ class HostDeployment(object):
             except Exception as exc:  # pylint: disable=broad-except
                 outcome = self._outcome(event, FAILED, "UnknownError", "an unexpected error on the host: %s" % (str(exc) or repr(exc)))
             finally:
-                self.layout.clear_ongoing()
+                try:
+                    self.layout.clear_ongoing()
+                except EnvironmentError:
+                    pass
             result["events"].append(outcome)
             result["changed"] = result["changed"] or outcome.get("changed", outcome["status"] != SKIPPED)
-            self.layout.log_deployment("%s %s %s" % (self.deployment_id, event, outcome["status"]))
+            try:
+                self.layout.log_deployment("%s %s %s" % (self.deployment_id, event, outcome["status"]))
+            except EnvironmentError:
+                pass  # the deployment log is a courtesy; a full disk is reported by the event itself
             if outcome["status"] == FAILED and not outcome.get("ignored"):
                 result.update(status=FAILED, failed_event=event, error_code=outcome.get("error_code"),
                               message=outcome.get("message"), log_tail=outcome.get("log_tail", ""),
