@@ -14,6 +14,7 @@ scripts of the last revision that installed successfully on this host (none on a
 deployment: a successful no-op); every other event runs the current revision's scripts.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -74,6 +75,18 @@ def needs_host(events, spec):
         if event in ("DownloadBundle", "Install") or event in appspec_rules.OLD_REVISION_EVENTS or hooks_of.get(event):
             return True
     return False
+
+
+def os_error_text(exc):
+    """A file-system error in plain words, with what to do for the common ones."""
+    where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return ("No space left on device%s: the disk of the deployment root or of a destination is full. Free space on the host "
+                "(the deployment root keeps max_revisions archives) and deploy again" % where)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "%s%s: the host refused the write; check the file's permissions and mounts" % (reason, where)
+    return "%s%s" % (reason, where)
 
 
 def skipped_events(events):
@@ -163,18 +176,26 @@ class HostDeployment(object):
             if check_mode:
                 result["events"].append(self._plan(event))
                 continue
-            self.layout.mark_ongoing(self.group_id, self.deployment_id, event)
             try:
+                self.layout.mark_ongoing(self.group_id, self.deployment_id, event)
                 outcome = self._run_one(event)
             except (LifecycleError, installer.InstallError, bundles.BundleError) as exc:
                 outcome = self._outcome(event, FAILED, "UnknownError", exc.message)
+            except EnvironmentError as exc:
+                outcome = self._outcome(event, FAILED, "UnknownError", os_error_text(exc))
             except Exception as exc:  # pylint: disable=broad-except
                 outcome = self._outcome(event, FAILED, "UnknownError", "an unexpected error on the host: %s" % (str(exc) or repr(exc)))
             finally:
-                self.layout.clear_ongoing()
+                try:
+                    self.layout.clear_ongoing()
+                except EnvironmentError:
+                    pass
             result["events"].append(outcome)
             result["changed"] = result["changed"] or outcome.get("changed", outcome["status"] != SKIPPED)
-            self.layout.log_deployment("%s %s %s" % (self.deployment_id, event, outcome["status"]))
+            try:
+                self.layout.log_deployment("%s %s %s" % (self.deployment_id, event, outcome["status"]))
+            except EnvironmentError:
+                pass  # the deployment log is a courtesy; a full disk is reported by the event itself
             if outcome["status"] == FAILED and not outcome.get("ignored"):
                 result.update(status=FAILED, failed_event=event, error_code=outcome.get("error_code"),
                               message=outcome.get("message"), log_tail=outcome.get("log_tail", ""),

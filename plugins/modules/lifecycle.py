@@ -229,7 +229,7 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import HostDeployment, LifecycleError, HOST_EVENTS
+from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import HostDeployment, LifecycleError, HOST_EVENTS, os_error_text
 
 
 def main():
@@ -264,6 +264,9 @@ def main():
     except LifecycleError as exc:
         result = {"events": [], "status": "Failed", "host_events": list(HOST_EVENTS)}
         msg = exc.message
+    except EnvironmentError as exc:
+        result = {"events": [], "status": "Failed", "host_events": list(HOST_EVENTS)}
+        msg = os_error_text(exc)
     finally:
         if upload:
             # DownloadBundle moved the bundle into the deployment's folder, or this run does not need it.

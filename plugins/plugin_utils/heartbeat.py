@@ -55,6 +55,10 @@ def beat(ledger, deployment_id, owner, lease_seconds, controller_pid, sleep=time
             if ledger.get_deployment(deployment_id, include_instances=False)["status"] in TERMINAL_STATUSES:
                 return "settled"
             ledger.renew_lease(deployment_id, owner=owner, lease_seconds=lease_seconds)
+            if not is_alive(controller_pid):
+                # The controller died while this renewal was on its way: hand the lease back at once.
+                ledger.renew_lease(deployment_id, owner=owner, lease_seconds=0)
+                return "controller gone"
         except LedgerError:
             pass  # a busy or briefly unreachable ledger: try again next round; the lease has slack for that
         sleep(interval_for(lease_seconds))

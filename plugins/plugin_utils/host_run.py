@@ -33,6 +33,21 @@ def unreachable_outcome(host, deployment_id, events, why):
             "events": [record]}
 
 
+def _explained(outcome, events, host):
+    """A failed outcome always carries a message and a failed event record (a module that crashed on the host has neither)."""
+    if not outcome.get("failed") or (outcome.get("msg") and outcome.get("events")):
+        return outcome
+    detail = outcome.get("msg") or outcome.get("module_stderr") or outcome.get("module_stdout") or ""
+    detail = (str(detail).strip().splitlines() or ["no message"])[-1]
+    event = outcome.get("failed_event") or (events[0] if events else "the next event")
+    message = outcome.get("msg") or "the lifecycle module failed on %s during %s: %s" % (host, event, detail)
+    now = utc_now()
+    record = {"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
+              "message": message, "log_tail": ""}
+    return dict(outcome, msg=message, failed_event=event, error_code=outcome.get("error_code") or "UnknownError",
+                events=outcome.get("events") or [record])
+
+
 class HostRun(object):
     """``run()`` deploys the plan to one host and returns the task's result."""
 
@@ -106,7 +121,7 @@ class HostRun(object):
                 self.ledger.record_events(plan.deployment_id, self.instance, failure["events"])
                 return events, failure, blocked
             if isinstance(step, list):
-                outcome = self._run_host_events(step)
+                outcome = _explained(self._run_host_events(step), step, self.host)
                 events.extend(outcome.get("events") or [])
                 self.ledger.record_events(plan.deployment_id, self.instance, outcome.get("events") or [])
                 if outcome.get("failed"):
@@ -115,8 +130,8 @@ class HostRun(object):
             record, error = self._traffic(balancers, step)
             events.append(record)
             self.ledger.record_events(plan.deployment_id, self.instance, [record])
-            # Out of its load balancers from BlockTraffic (even a failed one) until AllowTraffic.
-            blocked = step == "BlockTraffic"
+            # Out of its load balancers from BlockTraffic (even a failed one) until an AllowTraffic that succeeded.
+            blocked = step == "BlockTraffic" or bool(error)
             if error:
                 return events, {"failed": True, "failed_event": step, "error_code": record["error_code"],
                                 "msg": "%s failed on %s (%s): %s" % (step, self.host, plan.deployment_id, error)}, blocked

@@ -236,3 +236,115 @@ def test_a_rollback_without_archive_or_source_touches_nothing(world, aws, fleet_
     for host in web.values():
         assert serving(world, host) == "sample-app 2.0.0"
         assert world.fleet.ssh(host, "ls -d /opt/codedeploy-agent/deployment-root/*/%s 2>/dev/null | wc -l" % rollback["deployment_id"]).strip() == "0"
+
+
+def _wait_until_out_of_rotation(ledger_path):
+    """The first instance that is InProgress after its BlockTraffic succeeded (its hooks are running)."""
+    def check():
+        try:
+            book = ledgers.open_ledger(ledger_path)
+            latest = book.list_deployments(limit=1)
+            deployment = book.get_deployment(latest[0]["deployment_id"]) if latest else None
+        except ledgers.LedgerError:
+            return None
+        for instance in (deployment or {}).get("instances") or []:
+            blocked = any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded" for e in instance.get("events") or [])
+            if instance["status"] == "InProgress" and blocked:
+                return instance
+        return None
+    return _wait_for(check, "a host to be out of rotation and running its hooks")
+
+
+def test_aws_that_stops_answering_fails_the_host_within_the_timeout(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 4), "codedeploy_ledger": ledger_path,
+        "codedeploy_aws_read_timeout": 2, "codedeploy_aws_connect_timeout": 2})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victim = _wait_until_out_of_rotation(ledger_path)
+    world.moto.pause()
+    started = time.monotonic()
+    try:
+        out = running.communicate(timeout=240)[0]
+    finally:
+        world.moto.resume()
+    waited = time.monotonic() - started
+    assert running.returncode == 2, out[-3000:]
+    book = ledgers.open_ledger(ledger_path)
+    deployment = book.get_deployment(book.list_deployments(limit=1)[0]["deployment_id"])
+    assert deployment["status"] == "Failed", deployment
+    failed = next(i for i in deployment["instances"] if i["instance_id"] == victim["instance_id"])
+    assert failed["status"] == "Failed" and failed["out_of_service"]
+    allow = next(e for e in failed["events"] if e["event"] == "AllowTraffic")
+    assert allow["status"] == "Failed" and "could not be reached (Read timeout" in allow["message"], allow
+    assert "Error:" not in allow["message"] and "Traceback" not in out
+    assert not [i for i in deployment["instances"] if i["status"] in ("InProgress", "Pending")]
+    assert waited < 120, "the AWS timeouts bound the wait (%.0f s)" % waited
+    # AWS answers again: the next deployment puts the host back into rotation.
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+
+
+def test_a_failed_deregistration_stops_the_host_before_anything_is_installed(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    v1 = revision(tmp_path, "v1", "1.0.0")
+    with open(os.path.join(v1, "scripts", "before_block_traffic.sh"), "a", encoding="utf-8") as handle:
+        handle.write("sleep 4\n")  # BeforeBlockTraffic runs the previous revision's script: v1's, during the next deployment
+    deploy(world, inventory, v1, ledger_path, check=True)
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": revision(tmp_path, "v2", "2.0.0"), "codedeploy_ledger": ledger_path,
+        "codedeploy_aws_read_timeout": 2, "codedeploy_aws_connect_timeout": 2})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def second_started():
+        try:
+            latest = ledgers.open_ledger(ledger_path).list_deployments(limit=1)
+        except ledgers.LedgerError:
+            return None
+        return latest[0] if len(_ids(ledger_path)) == 2 and latest[0]["overview"]["InProgress"] else None
+    _wait_for(second_started, "the second deployment to start a host")
+    world.moto.pause()  # the deregistration that follows BeforeBlockTraffic gets no answer
+    try:
+        out = running.communicate(timeout=240)[0]
+    finally:
+        world.moto.resume()
+    assert running.returncode == 2, out[-3000:]
+    book = ledgers.open_ledger(ledger_path)
+    deployment = book.get_deployment(_ids(ledger_path)[-1])
+    assert deployment["status"] == "Failed"
+    failed = [i for i in deployment["instances"] if i["status"] == "Failed"]
+    assert len(failed) == 1 and [e["event"] for e in failed[0]["events"]][-1] == "BlockTraffic"
+    assert "web-tg" in failed[0]["message"] and failed[0]["out_of_service"]
+    assert not [i for i in deployment["instances"] if i["status"] in ("InProgress", "Pending")]
+    for host in web.values():
+        assert serving(world, host) == "sample-app 1.0.0"  # nothing was installed
+    again = deploy(world, inventory, revision(tmp_path, "v3", "3.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+
+
+def test_a_full_disk_fails_the_host_with_a_plain_message(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    full = sorted(web.values(), key=lambda h: h.name)[0]
+    world.fleet.ssh(full, "mkdir -p /opt/codedeploy-agent && mount -t tmpfs -o size=256k tmpfs /opt/codedeploy-agent && "
+                          "dd if=/dev/zero of=/opt/codedeploy-agent/filler bs=4k count=64 2>/dev/null; df -k /opt/codedeploy-agent")
+    result = deploy(world, inventory, revision(tmp_path, "v1", "1.0.0"), ledger_path)
+    book = ledgers.open_ledger(ledger_path)
+    deployment = book.get_deployment(_ids(ledger_path)[-1])
+    # OneAtATime tolerates a failure on the last instance: the outcome depends on which host went first.
+    assert result.returncode == (0 if deployment["status"] == "Succeeded" else 2), result.stdout[-3000:]
+    failed = next(i for i in deployment["instances"] if i["instance_id"] == next(k for k, v in web.items() if v is full))
+    assert failed["status"] == "Failed" and "No space left on device" in failed["message"], failed["message"]
+    assert "Error:" not in failed["message"] and "Traceback" not in result.stdout
+    assert not [i for i in deployment["instances"] if i["status"] in ("InProgress", "Pending")]
+    # Space is freed: the next deployment succeeds everywhere and every host is back in rotation.
+    world.fleet.ssh(full, "rm -f /opt/codedeploy-agent/filler")
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"

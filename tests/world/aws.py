@@ -69,6 +69,17 @@ class Moto:
             pass
         os.unlink(self.pid_file)
 
+    def pause(self):
+        """Freeze the server (SIGSTOP): connections are accepted but nothing answers, as with a hung AWS endpoint."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self):
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, number):
+        with open(self.pid_file, encoding="utf-8") as handle:
+            os.killpg(int(handle.read().strip()), number)
+
     def reset(self):
         """Forget every resource: each test starts from an empty AWS."""
         req = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST", data=b"")

@@ -59,3 +59,11 @@ def test_the_detached_process_keeps_the_lease_past_its_length(tmp_path):
     while heartbeat.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not heartbeat.alive(pid)
+
+
+def test_a_controller_that_dies_during_a_renewal_gets_its_lease_handed_back(tmp_path):
+    book, deployment_id = _open(tmp_path, lease=60)
+    answers = iter([True, False])
+    assert heartbeat.beat(book, deployment_id, "me", 60, 123, is_alive=lambda pid: next(answers), sleep=lambda s: None, limit=3) \
+        == "controller gone"
+    assert book.get_deployment(deployment_id, include_instances=False)["lease_expired"]

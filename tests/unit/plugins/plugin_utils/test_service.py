@@ -90,7 +90,7 @@ class FakeAws:
 
 
 def fake_fetch(revision, aws, cache):
-    return ({"bundle": "/cache/b.tgz", "sha256": "a" * 64, "bundle_type": "tgz", "location": revision, "source": {"type": "local"},
+    return ({"bundle": "/cache/b.tgz", "sha256": "a" * 64, "bundle_type": "tgz", "location": revision, "source": {"type": "local", "path": "/srv/rev"},
              "env": None}, SPEC, ["hook timeouts add up to more than an hour"])
 
 
@@ -204,18 +204,21 @@ def test_settle_without_auto_rollback_names_no_target():
     assert service(ledger).settle(bad)["rollback"] is None
 
 
-def test_a_rollback_reuses_the_earlier_revision_without_fetching():
+def test_a_rollback_reuses_the_earlier_revision_without_fetching(tmp_path):
     ledger = FakeLedger()
     good = service(ledger).open(request(), HOSTS, SETTINGS).plan
     _finish_hosts(ledger, good, ["Succeeded"] * 4)
     service(ledger).settle(good)
+    (tmp_path / ("a" * 64 + ".tgz")).write_bytes(b"cached")
 
     def no_fetch(*_args):
         raise AssertionError("a rollback must not fetch")
-    rollback = DeploymentService(ledger, FakeAws(), fetch=no_fetch).open(
+    rollback = DeploymentService(ledger, FakeAws(), fetch=no_fetch, bundle_cache=str(tmp_path)).open(
         request(reuse_deployment=good.deployment_id, creator="rollback", only_hosts=["web-2"],
                 deployment_config="CodeDeployDefault.OneAtATime"), HOSTS, SETTINGS).plan
-    assert rollback.hosts == ["web-2"] and rollback.bundle is None and rollback.reuse_deployment == good.deployment_id
+    assert rollback.hosts == ["web-2"] and rollback.reuse_deployment == good.deployment_id
+    # Hosts that lost the archive get the cached bundle.
+    assert rollback.bundle == str(tmp_path / ("a" * 64 + ".tgz")) and rollback.fallback == "the controller's bundle cache"
     assert rollback.sha256 == "a" * 64
 
 
@@ -281,3 +284,20 @@ def test_controller_gone(owner, gone):
     import socket
     text = owner.format(host=socket.gethostname(), pid=os.getpid()) if owner else owner
     assert controller_gone(text) is gone
+
+
+def test_a_rollback_without_cache_fetches_the_recorded_source_and_checks_it(tmp_path):
+    ledger = FakeLedger()
+    good = service(ledger).open(request(), HOSTS, SETTINGS).plan
+    _finish_hosts(ledger, good, ["Succeeded"] * 4)
+    service(ledger).settle(good)
+    checked = request(reuse_deployment=good.deployment_id, creator="rollback", deployment_config="CodeDeployDefault.OneAtATime")
+    again = DeploymentService(ledger, FakeAws(), fetch=fake_fetch, bundle_cache=str(tmp_path)).open(checked, HOSTS, SETTINGS).plan
+    assert again.bundle == "/cache/b.tgz" and "fetched again" in again.fallback
+    ledger.update_status(again.deployment_id, "Stopped")
+
+    def changed(revision, aws, cache):
+        fetched, spec, warnings = fake_fetch(revision, aws, cache)
+        return dict(fetched, sha256="f" * 64), spec, warnings
+    other = DeploymentService(ledger, FakeAws(), fetch=changed, bundle_cache=str(tmp_path)).open(checked, HOSTS, SETTINGS).plan
+    assert other.bundle is None and "now holds other content" in other.fallback
