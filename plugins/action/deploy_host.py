@@ -27,6 +27,8 @@ ACTION = "rollout.codedeploy.deploy_host"
 
 class ActionModule(LifecycleAction):
     TRANSFERS_FILES = False
+    #: Whether the host lock is this deployment's between two runs (the last run kept it).
+    _keeps_host = False
 
     def run(self, tmp=None, task_vars=None):
         result = super(LifecycleAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
@@ -42,7 +44,7 @@ class ActionModule(LifecycleAction):
             parent = os.getppid()
             host = task_vars.get("inventory_hostname")
             runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars),
-                             controller_alive=lambda: os.getppid() == parent)
+                             controller_alive=lambda: os.getppid() == parent, release_host=lambda: self._release_host(plan, task_vars))
             result.update(runner.run())
         except (PlanError, ledgers.LedgerError, aws_access.AwsError) as exc:
             result.update(failed=True, msg=exc.message)
@@ -63,4 +65,18 @@ class ActionModule(LifecycleAction):
             return unreachable_outcome(task_vars.get("inventory_hostname"), plan.deployment_id, events, str(exc).strip().splitlines()[0])
         if outcome.get("unreachable"):
             return unreachable_outcome(task_vars.get("inventory_hostname"), plan.deployment_id, events, outcome.get("msg") or "no answer")
+        self._keeps_host = outcome.get("host_lock") == "kept"
         return outcome
+
+    def _release_host(self, plan, task_vars):
+        """Free the host when a controller step ends its lifecycle between two runs (one more module run, only then)."""
+        if not self._keeps_host:
+            return
+        args = plan.host_arguments([])
+        args.pop("bundle_src", None)
+        args["release_host_lock"] = True
+        try:
+            self.run_lifecycle(args, task_vars)
+        except AnsibleConnectionFailure:
+            pass  # the lock expires on its own (host_lock_hold)
+        self._keeps_host = False
