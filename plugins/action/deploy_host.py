@@ -29,6 +29,8 @@ class ActionModule(LifecycleAction):
     TRANSFERS_FILES = False
     #: Whether the host lock is this deployment's between two runs (the last run kept it).
     _keeps_host = False
+    #: What the host's runs warned about (a stale host lock taken over), shown as the task's warnings.
+    _notes = ()
 
     def run(self, tmp=None, task_vars=None):
         result = super(LifecycleAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
@@ -46,6 +48,8 @@ class ActionModule(LifecycleAction):
             runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars),
                              controller_alive=lambda: os.getppid() == parent, release_host=lambda: self._release_host(plan, task_vars))
             result.update(runner.run())
+            if self._notes:
+                result["warnings"] = list(self._notes)
         except (PlanError, ledgers.LedgerError, aws_access.AwsError) as exc:
             result.update(failed=True, msg=exc.message)
         except ValueError as exc:
@@ -66,6 +70,7 @@ class ActionModule(LifecycleAction):
         if outcome.get("unreachable"):
             return unreachable_outcome(task_vars.get("inventory_hostname"), plan.deployment_id, events, outcome.get("msg") or "no answer")
         self._keeps_host = outcome.get("host_lock") == "kept"
+        self._notes = tuple(self._notes) + tuple(outcome.get("warnings") or ())
         return outcome
 
     def _release_host(self, plan, task_vars):

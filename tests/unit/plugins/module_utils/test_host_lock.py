@@ -164,7 +164,7 @@ def test_another_deployment_is_refused_while_the_host_is_kept_and_gets_in_after(
     assert refused["events"][0]["status"] == "Failed" and "d-MINE00001 of application web" in refused["message"]
     assert read(path)["deployment_id"] == "d-MINE00001"
     assert "Fix: deploy again once the other deployment is done" in lifecycle.describe_failure("web-1", refused)
-    done, _ = host_run(tmp_path, "d-MINE00001", ["AfterAllowTraffic"])
+    done, _ = host_run(tmp_path, "d-MINE00001", ["AfterBlockTraffic"])
     assert done["status"] == "Succeeded" and read(path) is None
     again, _ = host_run(tmp_path, "d-OTHER0001", ["BeforeBlockTraffic"])
     assert again["status"] == "Succeeded" and again["host_lock"] == "released"
