@@ -45,7 +45,7 @@ class ActionModule(LifecycleAction):
                                         aws_access.AwsAccess(aws_access.settings_from(plan.aws)))
             parent = os.getppid()
             host = task_vars.get("inventory_hostname")
-            runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars),
+            runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars, params.get("host_lock_wait")),
                              controller_alive=lambda: os.getppid() == parent, release_host=lambda: self._release_host(plan, task_vars))
             result.update(runner.run())
             if self._notes:
@@ -59,12 +59,15 @@ class ActionModule(LifecycleAction):
                           msg="%s stopped on an internal error (%s). Rerun with -vvv for the details and report them." % (ACTION, exc))
         return result
 
-    def _run_host_events(self, plan, events, task_vars):
+    def _run_host_events(self, plan, events, task_vars, host_lock_wait=None):
         """Run a slice of host events; a slice with nothing to do on the host costs no round trip, an unreachable host is a failure."""
         if not lifecycle.needs_host(events, plan.appspec):
             return {"changed": False, "events": lifecycle.skipped_events(events)}
         try:
-            outcome = self.run_lifecycle(plan.host_arguments(events), task_vars)
+            args = plan.host_arguments(events)
+            if host_lock_wait is not None:
+                args["host_lock_wait"] = host_lock_wait
+            outcome = self.run_lifecycle(args, task_vars)
         except AnsibleConnectionFailure as exc:
             return unreachable_outcome(task_vars.get("inventory_hostname"), plan.deployment_id, events, str(exc).strip().splitlines()[0])
         if outcome.get("unreachable"):
