@@ -53,6 +53,9 @@ def test_two_groups_that_share_a_host_take_turns_on_it(world, aws, fleet_hosts, 
     deployments = book.list_deployments()
     assert sorted(d["application"] for d in deployments) == ["api", "web"]
     assert all(d["status"] == "Succeeded" for d in deployments), deployments
+    # Both were open at once (the later one opened before the earlier one completed), so the host really had to choose.
+    earlier, later = sorted(deployments, key=lambda d: d["create_time"])
+    assert later["create_time"] < earlier["complete_time"], deployments
     order = _events_on(world, host)
     ids = [deployment_id for deployment_id, _event in order]
     first = ids[0]
@@ -76,7 +79,7 @@ def test_a_stale_host_lock_is_taken_over(world, aws, fleet_hosts, tmp_path):
     ledger_path = str(tmp_path / "ledger.sqlite3")
     result = deploy(world, inventory, revision(tmp_path, "v1", "1.0.0"), ledger_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "took over the host lock of d-GONE00001 (api/production): it expired at 2020-01-01T00:10:00Z" in result.stdout
+    assert "took over the host lock of d-GONE00001 (api/production): it expired at 2020-01-01T00:10:00Z" in result.stderr
     assert world.fleet.ssh(host, "cat %s" % LOCK).strip() == ""
     assert registered(aws, arn) == set(bound)
 
