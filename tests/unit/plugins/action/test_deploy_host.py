@@ -50,7 +50,7 @@ LB_STEPS = [["BeforeBlockTraffic"], "BlockTraffic", ["AfterBlockTraffic", "Appli
     ({"AfterAllowTraffic": [{"location": "a.sh", "timeout": 5}]}, 4),
 ])
 def test_only_the_hosts_last_run_releases_the_host_lock(hooks, releasing):
-    plan = Plan(**dict(FIELDS, steps=LB_STEPS, appspec={"version": 0.0, "os": "linux", "hooks": hooks}))
+    plan = Plan(**{**FIELDS, "steps": LB_STEPS, "appspec": {"version": 0.0, "os": "linux", "hooks": hooks}})
     for index, step in enumerate(LB_STEPS):
         if isinstance(step, list):
             args = plan.host_arguments(step)

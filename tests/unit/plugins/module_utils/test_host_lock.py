@@ -40,8 +40,9 @@ def read(path):
     return json.loads(text) if text else None
 
 
-def make_lock(tmp_path, alive=None, clock=None, identity=ME):
+def make_lock(tmp_path, alive=None, clock=None, identity=None):
     clock = clock or Clock()
+    identity = identity or ME
     lock = host_locks.HostLock(str(tmp_path / "root" / ".rollout-host.lock"), identity, clock=clock, sleep=clock.sleep, pid=4242,
                                alive=alive or (lambda pid, token: None))
     return lock, clock
@@ -61,7 +62,7 @@ def make_lock(tmp_path, alive=None, clock=None, identity=ME):
     (dict(ME, pid=None, expires=NOW - 60, acquired="2023-11-14T21:00:00Z"), None, "same deployment"),
 ])
 def test_who_gets_the_host(tmp_path, held, alive, outcome):
-    lock, _clock = make_lock(tmp_path, alive=lambda pid, token: alive)
+    lock = make_lock(tmp_path, alive=lambda pid, token: alive)[0]
     os.makedirs(os.path.dirname(lock.path))
     if held is not None:
         write(lock.path, held)
@@ -111,7 +112,7 @@ def test_keep_and_release_touch_only_the_own_lock(tmp_path):
     lock.keep(600)
     record = read(lock.path)
     assert (record["pid"], record["expires"]) == (None, NOW + 610)
-    other, _ = make_lock(tmp_path, identity=dict(OTHER))
+    other = make_lock(tmp_path, identity=dict(OTHER))[0]
     assert other.release() is False and read(lock.path)["deployment_id"] == "d-MINE00001"
     assert lock.release() is True and read(lock.path) is None
     assert lock.release() is False
@@ -164,9 +165,9 @@ def test_another_deployment_is_refused_while_the_host_is_kept_and_gets_in_after(
     assert refused["events"][0]["status"] == "Failed" and "d-MINE00001 of application web" in refused["message"]
     assert read(path)["deployment_id"] == "d-MINE00001"
     assert "Fix: deploy again once the other deployment is done" in lifecycle.describe_failure("web-1", refused)
-    done, _ = host_run(tmp_path, "d-MINE00001", ["AfterBlockTraffic"])
+    done = host_run(tmp_path, "d-MINE00001", ["AfterBlockTraffic"])[0]
     assert done["status"] == "Succeeded" and read(path) is None
-    again, _ = host_run(tmp_path, "d-OTHER0001", ["BeforeBlockTraffic"])
+    again = host_run(tmp_path, "d-OTHER0001", ["BeforeBlockTraffic"])[0]
     assert again["status"] == "Succeeded" and again["host_lock"] == "released"
 
 
@@ -174,9 +175,9 @@ def test_check_mode_and_an_empty_release_run(tmp_path):
     result, path = host_run(tmp_path, "d-MINE00001", ["BeforeBlockTraffic"], check_mode=True)
     assert "host_lock" not in result and not os.path.exists(path)
     host_run(tmp_path, "d-MINE00001", ["BeforeBlockTraffic"], release_host_lock=False)
-    other, _ = host_run(tmp_path, "d-OTHER0001", [], release_host_lock=True)
+    other = host_run(tmp_path, "d-OTHER0001", [], release_host_lock=True)[0]
     assert other["host_lock"] == "not held" and read(path)["deployment_id"] == "d-MINE00001"
-    mine, _ = host_run(tmp_path, "d-MINE00001", [], release_host_lock=True)
+    mine = host_run(tmp_path, "d-MINE00001", [], release_host_lock=True)[0]
     assert mine["host_lock"] == "released" and read(path) is None
 
 
