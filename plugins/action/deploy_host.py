@@ -27,7 +27,12 @@ ACTION = "rollout.codedeploy.deploy_host"
 
 class ActionModule(LifecycleAction):
     TRANSFERS_FILES = False
-    _from_bundle = False  # a rollback host without the earlier archive gets the bundle from then on
+    #: A rollback host without the earlier archive gets the bundle from then on.
+    _from_bundle = False
+    #: Whether the host lock is this deployment's between two runs (the last run kept it).
+    _keeps_host = False
+    #: What the host's runs warned about (a stale host lock taken over), shown as the task's warnings.
+    _notes = ()
 
     def run(self, tmp=None, task_vars=None):
         result = super(LifecycleAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
@@ -42,9 +47,11 @@ class ActionModule(LifecycleAction):
                                         aws_access.AwsAccess(aws_access.settings_from(plan.aws)))
             parent = os.getppid()
             host = task_vars.get("inventory_hostname")
-            runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars),
-                             controller_alive=lambda: os.getppid() == parent)
+            runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars, params.get("host_lock_wait")),
+                             controller_alive=lambda: os.getppid() == parent, release_host=lambda: self._release_host(plan, task_vars))
             result.update(runner.run())
+            if self._notes:
+                result["warnings"] = list(self._notes)
         except (PlanError, ledgers.LedgerError, aws_access.AwsError) as exc:
             result.update(failed=True, msg=exc.message)
         except ValueError as exc:
@@ -54,17 +61,17 @@ class ActionModule(LifecycleAction):
                           msg="%s stopped on an internal error (%s). Rerun with -vvv for the details and report them." % (ACTION, exc))
         return result
 
-    def _run_host_events(self, plan, events, task_vars):
+    def _run_host_events(self, plan, events, task_vars, host_lock_wait=None):
         """Run a slice of host events; a slice with nothing to do on the host costs no round trip, an unreachable host is a failure."""
         if not lifecycle.needs_host(events, plan.appspec):
             return {"changed": False, "events": lifecycle.skipped_events(events)}
         host = task_vars.get("inventory_hostname")
         try:
-            outcome = self.run_lifecycle(plan.host_arguments(events, from_bundle=self._from_bundle), task_vars)
+            outcome = self.run_lifecycle(self._host_args(plan, events, host_lock_wait), task_vars)
             if outcome.get("archive_missing") and plan.bundle:
                 # The host no longer keeps the earlier archive and nothing ran: send the revision's bundle instead.
                 self._from_bundle = True
-                outcome = self.run_lifecycle(plan.host_arguments(events, from_bundle=True), task_vars)
+                outcome = self.run_lifecycle(self._host_args(plan, events, host_lock_wait), task_vars)
         except AnsibleConnectionFailure as exc:
             return unreachable_outcome(host, plan.deployment_id, events, str(exc).strip().splitlines()[0])
         if outcome.get("unreachable"):
@@ -72,4 +79,25 @@ class ActionModule(LifecycleAction):
         if outcome.get("archive_missing"):
             outcome["msg"] = "%s in %s: %s. No fallback: %s. Redeploy that revision from its source with rollout.codedeploy.deploy." % (
                 host, plan.deployment_id, outcome.get("message") or outcome.get("msg"), plan.fallback or "none")
+        self._keeps_host = outcome.get("host_lock") == "kept"
+        self._notes = tuple(self._notes) + tuple(outcome.get("warnings") or ())
         return outcome
+
+    def _host_args(self, plan, events, host_lock_wait):
+        args = plan.host_arguments(events, from_bundle=self._from_bundle)
+        if host_lock_wait is not None:
+            args["host_lock_wait"] = host_lock_wait
+        return args
+
+    def _release_host(self, plan, task_vars):
+        """Free the host when a controller step ends its lifecycle between two runs (one more module run, only then)."""
+        if not self._keeps_host:
+            return
+        args = plan.host_arguments([])
+        args.pop("bundle_src", None)
+        args["release_host_lock"] = True
+        try:
+            self.run_lifecycle(args, task_vars)
+        except AnsibleConnectionFailure:
+            pass  # the lock expires on its own (host_lock_hold)
+        self._keeps_host = False

@@ -14,6 +14,7 @@
     <root>/deployment-instructions/<group-id>_most_recent_install       a deployment directory path
     <root>/deployment-logs/codedeploy-agent-deployments.log
     <root>/ongoing-deployment/<deployment-id>                 an event in flight
+    <root>/.rollout-host.lock                                 which deployment holds the host (ours, not the agent's)
 
 A host that the real agent managed keeps its history: the pointer files are read and written
 in the agent's format (the bare path, no newline), ``prune`` follows the agent's retention
@@ -35,6 +36,7 @@ INSTRUCTIONS_DIR = "deployment-instructions"
 DEPLOYMENT_LOGS_DIR = "deployment-logs"
 DEPLOYMENTS_LOG = "codedeploy-agent-deployments.log"
 ONGOING_DIR = "ongoing-deployment"
+HOST_LOCK_FILE = ".rollout-host.lock"
 ARCHIVE_DIR = "deployment-archive"
 BUNDLE_FILE = "bundle.tar"
 LOGS_DIR = "logs"
@@ -98,6 +100,11 @@ class Layout(object):
 
     def __repr__(self):
         return "Layout(%r)" % self.root
+
+    @property
+    def host_lock_file(self):
+        """The file that says which deployment holds this host (module_utils/host_lock.py)."""
+        return os.path.join(self.root, HOST_LOCK_FILE)
 
     # -- per deployment -----------------------------------------------------------------
     def group_dir(self, group_id):

@@ -22,6 +22,7 @@ import shutil
 from ansible_collections.rollout.codedeploy.plugins.module_utils import appspec as appspec_rules
 from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
 from ansible_collections.rollout.codedeploy.plugins.module_utils import hooks
+from ansible_collections.rollout.codedeploy.plugins.module_utils import host_lock as host_locks
 from ansible_collections.rollout.codedeploy.plugins.module_utils import install as installer
 from ansible_collections.rollout.codedeploy.plugins.module_utils.layout import Layout
 
@@ -32,6 +33,10 @@ CONTROLLER_EVENTS = ("BlockTraffic", "AllowTraffic")
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 SKIPPED = "Skipped"
+#: The error code of a run that found the host held by another deployment.
+HOST_LOCKED = "HostLocked"
+#: Beyond the scripts' timeouts, how long a slice may take (module start, DownloadBundle, Install).
+RUN_MARGIN = 900
 
 
 utc_now = hooks.utc_timestamp
@@ -155,9 +160,66 @@ class HostDeployment(object):
             raise LifecycleError("the last successful revision in %s has an appspec this host cannot read: %s" % (deployment_dir, exc.message))
         return spec, root
 
+    # ----------------------------------------------------------------- the host lock
+    def host_lock(self):
+        identity = {"deployment_id": self.deployment_id, "application": self.params.get("application_name"),
+                    "deployment_group": self.params.get("deployment_group_name"), "deployment_group_id": self.group_id}
+        return host_locks.HostLock(self.layout.host_lock_file, identity)
+
+    def slice_seconds(self, events):
+        """The longest ``events`` can take on this host: their scripts' timeouts (an event of the revision installed
+        before, or without an appspec: the most one event may take) plus RUN_MARGIN for downloading and installing."""
+        spec = self.params.get("appspec") or (self.state or {}).get("appspec") or {}
+        total = RUN_MARGIN
+        for event in events:
+            if event in appspec_rules.OLD_REVISION_EVENTS or not spec:
+                total += appspec_rules.MAX_EVENT_TIMEOUT
+                continue
+            for script in (spec.get("hooks") or {}).get(event) or []:
+                timeout = script.get("timeout")
+                total += appspec_rules.DEFAULT_SCRIPT_TIMEOUT if timeout is None else float(timeout)
+        return total
+
     # ----------------------------------------------------------------- the events
     def run(self, events, check_mode=False):
+        """Run ``events`` holding the host lock (not in check mode): wait for another deployment's lock, keep the host
+        after a slice that is not the deployment's last on it, release it after the last slice and after any failure."""
         events = order_events(events)
+        if check_mode:
+            return self._run_events(events, check_mode)
+        lock = self.host_lock()
+        release = self.params.get("release_host_lock", True)
+        if not events:
+            released = lock.release() if release else False
+            return {"deployment_id": self.deployment_id, "deployment_dir": self.deployment_dir, "events": [],
+                    "status": SUCCEEDED, "changed": released, "host_lock": "released" if released else "not held"}
+        try:
+            taken = lock.acquire(self.slice_seconds(events), wait=self.params.get("host_lock_wait", host_locks.DEFAULT_WAIT))
+        except host_locks.HostLockError as exc:
+            return self._refused(events[0], exc.message)
+        result = None
+        try:
+            result = self._run_events(events, check_mode)
+        finally:
+            if result is None or result["status"] == FAILED or release:
+                lock.release()
+            else:
+                lock.keep(self.params.get("host_lock_hold") or host_locks.DEFAULT_HOLD)
+        result["host_lock"] = "released" if result["status"] == FAILED or release else "kept"
+        if taken.get("waited"):
+            result["host_lock_waited"] = taken["waited"]
+        if taken.get("took_over"):
+            result["host_lock_taken_over"] = taken["took_over"]
+        return result
+
+    def _refused(self, event, message):
+        """The result of a run that never started because another deployment holds the host."""
+        outcome = self._outcome(event, FAILED, "UnknownError", message)
+        return {"deployment_id": self.deployment_id, "deployment_dir": self.deployment_dir, "events": [outcome],
+                "status": FAILED, "changed": False, "failed_event": event, "error_code": HOST_LOCKED, "message": message,
+                "log_tail": "", "script": None, "host_lock": "held by another deployment"}
+
+    def _run_events(self, events, check_mode):
         result = {"deployment_id": self.deployment_id, "deployment_dir": self.deployment_dir, "events": [],
                   "status": SUCCEEDED, "changed": False}
         interrupted = self.layout.read_ongoing()
@@ -383,6 +445,7 @@ FIXES = {
     "ScriptNotExecutable": "make the script executable (chmod +x) in the revision, then redeploy",
     "ScriptTimedOut": "make the script finish sooner, or raise its timeout in appspec.yml, then redeploy",
     "ScriptFailed": "fix the script (its output is above), then redeploy",
+    HOST_LOCKED: "deploy again once the other deployment is done on this host",
 }
 
 
@@ -397,7 +460,7 @@ def describe_failure(host, result):
     if tail:
         text += " Last output: %s" % tail[-600:]
     fix = FIXES.get(code, "see the host's scripts.log in %s/logs and fix the cause, then redeploy" % result.get("deployment_dir"))
-    if event in appspec_rules.OLD_REVISION_EVENTS:
+    if event in appspec_rules.OLD_REVISION_EVENTS and code != HOST_LOCKED:
         fix = ("this script belongs to the revision installed before; fix it there, or redeploy with "
                "ignore_application_stop_failures=true")
     return "%s Fix: %s." % (text.rstrip(), fix)

@@ -22,6 +22,8 @@ description:
   - A slice of events with nothing to run on the host (no script in the appspec, not V(DownloadBundle) or V(Install),
     not an event that runs the previous revision's scripts) is not sent to the host; its events are recorded as
     M(rollout.codedeploy.lifecycle) would record them, V(Skipped) with error code V(Success).
+  - One deployment at a time per host. The host's first lifecycle run takes the host lock, the runs in between keep it
+    across the controller's load-balancer steps, and the host's last run with work on the host (or a failure) releases it.
   - Runs as an action plugin; it is the task the playbook M(rollout.codedeploy.deploy) runs on each host.
 author:
   - rollout.codedeploy maintainers (@rollout)
@@ -41,6 +43,13 @@ options:
         (O(rollout.codedeploy.lifecycle#module:deployment_root), O(rollout.codedeploy.lifecycle#module:max_revisions)).
     type: dict
     required: true
+  host_lock_wait:
+    description:
+      - Seconds the host's lifecycle runs wait while another deployment holds the host before the host fails with
+        error code C(HostLocked) (O(rollout.codedeploy.lifecycle#module:host_lock_wait)).
+      - The playbook C(rollout.codedeploy.deploy) sets it from the extra var C(codedeploy_host_lock_wait).
+      - Omitted, the lifecycle module's default (300 seconds) applies.
+    type: int
 seealso:
   - module: rollout.codedeploy.deployment
   - module: rollout.codedeploy.lifecycle

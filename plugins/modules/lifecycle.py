@@ -20,6 +20,11 @@ description:
     (refusing archive entries that would land outside the archive), V(Install) copies the revision's
     files and applies its permissions.
   - The load-balancer events V(BlockTraffic) and V(AllowTraffic) are the controller's and are refused here.
+  - One deployment at a time per host, as with the agent. A run holds the host for its deployment in the file
+    C(.rollout-host.lock) under O(deployment_root); a run of another deployment waits for it (O(host_lock_wait)).
+    A run that does not end the host's lifecycle (O(release_host_lock=false)) keeps the host for the deployment's next
+    run for O(host_lock_hold) seconds; a run of the same deployment always gets in. A failed run releases the host.
+    A lock whose run ended without releasing it, or that expired, is taken over (C(host_lock_taken_over)).
   - Use it through the roles and playbooks of this collection; the action plugin of the same name copies
     the bundle from the controller's cache first.
 author:
@@ -120,6 +125,26 @@ options:
     description: Keep C(bundle.tar) beside the unpacked archive (the agent keeps both; by default only the archive is kept).
     type: bool
     default: false
+  release_host_lock:
+    description:
+      - Release the host after this run. Set V(false) on every run but the last of a deployment whose lifecycle on the host
+        spans several runs (the load-balancer steps in between are the controller's), so that no other deployment gets in
+        between them. A failed run always releases the host.
+      - With O(events=[]) and V(true), the run only releases the host when this deployment holds it.
+    type: bool
+    default: true
+  host_lock_wait:
+    description:
+      - Seconds to wait while another deployment holds the host before failing with error code C(HostLocked), naming it.
+      - V(0) fails at once.
+    type: int
+    default: 300
+  host_lock_hold:
+    description:
+      - With O(release_host_lock=false), how many seconds the host stays held for this deployment after the run, for the
+        controller's steps before its next run. A lock older than that whose deployment never came back is taken over.
+    type: int
+    default: 600
 notes:
   - The module returns C(failed) when an event fails; its result still carries every event's status, error code and log tail.
 extends_documentation_fragment:
@@ -218,6 +243,20 @@ bundle_tmpdir_removed:
   description: Whether O(bundle_tmpdir) is gone from the host.
   returned: when O(bundle_tmpdir) is set
   type: bool
+host_lock:
+  description: What this run did with the host lock, V(released), V(kept) (for the deployment's next run),
+    V(not held) or V(held by another deployment).
+  returned: unless in check mode
+  type: str
+  sample: released
+host_lock_waited:
+  description: Seconds this run waited for another deployment to release the host.
+  returned: when it waited
+  type: float
+host_lock_taken_over:
+  description: The lock this run took over, as the lock file held it, with C(why) it no longer counted.
+  returned: when a stale lock was taken over
+  type: dict
 interrupted:
   description: An event an earlier run started and never finished (the controller or the host died), as C(deployment_id), C(event), C(started).
   returned: when an earlier run was cut off
@@ -254,6 +293,9 @@ def main():
             deployment_root=dict(type="path", default="/opt/codedeploy-agent/deployment-root"),
             max_revisions=dict(type="int", default=5),
             keep_bundle=dict(type="bool", default=False),
+            release_host_lock=dict(type="bool", default=True),
+            host_lock_wait=dict(type="int", default=300),
+            host_lock_hold=dict(type="int", default=600),
         ),
         supports_check_mode=True,
     )
@@ -273,6 +315,10 @@ def main():
             shutil.rmtree(upload, ignore_errors=True)
     if upload:
         result["bundle_tmpdir_removed"] = not os.path.lexists(upload)
+    stale = result.get("host_lock_taken_over")
+    if stale:
+        module.warn("took over the host lock of %s (%s/%s): %s" % (stale.get("deployment_id"), stale.get("application"),
+                                                                  stale.get("deployment_group"), stale.get("why")))
     if result["status"] == "Failed":
         module.fail_json(msg=msg, **result)
     module.exit_json(**result)

@@ -51,13 +51,15 @@ def _explained(outcome, events, host):
 class HostRun(object):
     """``run()`` deploys the plan to one host and returns the task's result."""
 
-    def __init__(self, service, plan, host, run_host_events, controller_alive=lambda: True, sleep=time.sleep, clock=time.monotonic):
+    def __init__(self, service, plan, host, run_host_events, controller_alive=lambda: True, sleep=time.sleep, clock=time.monotonic,
+                 release_host=lambda: None):
         self.service = service
         self.ledger = service.ledger
         self.plan = plan
         self.host = host
         self.instance = plan.instance_of(host)
         self._run_host_events = run_host_events
+        self._release_host = release_host
         self._controller_alive = controller_alive
         self._sleep = sleep
         self._clock = clock
@@ -133,6 +135,8 @@ class HostRun(object):
             # Out of its load balancers from BlockTraffic (even a failed one) until an AllowTraffic that succeeded.
             blocked = step == "BlockTraffic" or bool(error)
             if error:
+                # The host's lifecycle ends here, between two of its runs: free it for other deployments now.
+                self._release_host()
                 return events, {"failed": True, "failed_event": step, "error_code": record["error_code"],
                                 "msg": "%s failed on %s (%s): %s" % (step, self.host, plan.deployment_id, error)}, blocked
         return events, None, blocked

@@ -9,7 +9,13 @@ mapping ``Plan.to_dict()`` returns (Ansible facts must be JSON); every reader tu
 
 from __future__ import annotations
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import needs_host
+
 FORMAT = 1
+
+#: How long a host stays held for a deployment between two of its lifecycle runs: the longest traffic step
+#: (plugin_utils/host_run.py waits up to 300 s for a load balancer) and the ledger's writes, with room to spare.
+HOST_LOCK_HOLD = 600
 
 # name -> (default, meaning). The order is the order of docs/design.md's table.
 FIELDS = (
@@ -168,7 +174,16 @@ class Plan(object):
         for option in ("deployment_root", "max_revisions"):
             if getattr(self, option) is not None:
                 args[option] = getattr(self, option)
+        last = self.last_host_slice()
+        args["release_host_lock"] = last is None or list(events) == last
+        if not args["release_host_lock"]:
+            args["host_lock_hold"] = HOST_LOCK_HOLD
         return args
+
+    def last_host_slice(self):
+        """The last list of host events in the steps that has work on the host: its run releases the host lock."""
+        slices = [step for step in self.steps if isinstance(step, list) and needs_host(step, self.appspec)]
+        return slices[-1] if slices else None
 
     def host_events(self):
         """Every event a host runs, in order (host events and traffic steps flattened)."""

@@ -38,3 +38,33 @@ def test_a_slice_without_work_is_not_sent_to_the_host():
 ])
 def test_the_created_folder_is_read_from_the_mkdtemp_output(stdout, folder):
     assert LifecycleAction._created_folder({"rc": 0, "stdout": stdout}, "ansible-tmp-1") == folder
+
+
+LB_STEPS = [["BeforeBlockTraffic"], "BlockTraffic", ["AfterBlockTraffic", "ApplicationStop", "DownloadBundle", "BeforeInstall", "Install",
+                                                     "AfterInstall", "ApplicationStart", "ValidateService", "BeforeAllowTraffic"],
+            "AllowTraffic", ["AfterAllowTraffic"]]
+
+
+@pytest.mark.parametrize("hooks, releasing", [
+    ({}, 2),                                              # AfterAllowTraffic has no scripts: the middle slice is the host's last
+    ({"AfterAllowTraffic": [{"location": "a.sh", "timeout": 5}]}, 4),
+])
+def test_only_the_hosts_last_run_releases_the_host_lock(hooks, releasing):
+    plan = Plan(**{**FIELDS, "steps": LB_STEPS, "appspec": {"version": 0.0, "os": "linux", "hooks": hooks}})
+    for index, step in enumerate(LB_STEPS):
+        if isinstance(step, list):
+            args = plan.host_arguments(step)
+            assert args["release_host_lock"] is (index == releasing)
+            assert ("host_lock_hold" in args) is (index != releasing)
+
+
+def test_a_traffic_failure_between_two_runs_releases_the_host_with_one_more_run():
+    action = ActionModule.__new__(ActionModule)
+    runs = []
+    action.run_lifecycle = lambda args, task_vars: runs.append(args) or {"host_lock": "kept", "events": []}
+    plan = Plan(**dict(FIELDS, steps=LB_STEPS))
+    action._run_host_events(plan, ["BeforeBlockTraffic"], {})
+    action._release_host(plan, {})
+    assert runs[-1]["events"] == [] and runs[-1]["release_host_lock"] is True and "bundle_src" not in runs[-1]
+    action._release_host(plan, {})
+    assert len(runs) == 2, "nothing more to release"
