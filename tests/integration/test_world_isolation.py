@@ -55,6 +55,19 @@ def test_writes_under_usr_stay_on_the_host(world, fleet_hosts):
     assert world.fleet.ssh(first, "ls %s 2>/dev/null; test -e /usr/bin/yes && echo clean" % " ".join(paths)).strip() == "clean"
 
 
+def test_the_rest_of_the_machine_is_read_only(world, fleet_hosts):
+    """Folders a host has no private copy of (the checkout, the worlds' state, new top-level folders) are read-only."""
+    host = fleet_hosts[0]
+    for path in (os.path.join(world.fleet.state, "rollout-fleet-isolation"), "/rollout-fleet-isolation",
+                 os.path.join(os.path.dirname(os.path.abspath(__file__)), "rollout-fleet-isolation")):
+        text, status = on_host(world, host, "mkdir %s" % path)
+        assert status != 0 and "Read-only file system" in text, (path, text)
+        assert not os.path.exists(path)
+    # Its own folders stay writable, /dev/shm included (a tmpfs of its own).
+    world.fleet.ssh(host, "touch /dev/shm/rollout-fleet-isolation /run/rollout-fleet-isolation /var/tmp/rollout-fleet-isolation")
+    assert not os.path.exists("/dev/shm/rollout-fleet-isolation")
+
+
 def test_package_managers_refuse_with_a_clear_message(world, fleet_hosts):
     host = fleet_hosts[0]
     before = machine_package_state(PACKAGE)

@@ -323,6 +323,11 @@ class Fleet:
             "mount --bind %s/tmp /tmp" % root,
             "mount -t tmpfs -o mode=0755 tmpfs /run",
             "mkdir -p /run/sshd",
+            "mount -t tmpfs -o mode=1777 tmpfs /dev/shm",
+            # Everything else the host sees of the machine (/work, /mnt with every host's state, /boot,
+            # new top-level folders) is read-only for it: only this namespace's view of / changes, and
+            # the mounts above keep their own (writable) flags.
+            "mount -o remount,bind,ro /",
             "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config",
         ]
         log = open(os.path.join(root, "sshd.log"), "ab")  # pylint: disable=consider-using-with
