@@ -2,10 +2,11 @@
 
 Every host is a network namespace on the project's bridge (10.213.0.0/24) running sshd as
 PID 1 of a private PID/mount/UTS namespace, with private /usr, /etc, /var, /opt, /home and /srv
-(overlays on the machine's own, so whatever a host writes there lands in its state folder), and
-private /root, /tmp and /run. Package managers are disabled on hosts: /usr/bin/apt-get, apt,
+(overlays on the machine's own, so whatever a host writes there lands in its state folder),
+private /root, /tmp, /run and /dev/shm, and a read-only view of the rest of the machine: a host
+cannot change the machine it runs on. Package managers are disabled on hosts: apt-get, apt,
 aptitude and dpkg are wrappers (in the host's /usr upper dir) that refuse to install or remove
-software with a message saying so, and pass read-only queries to the real programs.
+software with a message saying so, and pass read-only queries on to copies of the real programs.
 The recipe and its measured costs are in docs/development.md (How a fleet host is built).
 
 A *world* (``demo`` or ``test``) owns a block of addresses, its namespaces (``rcd-<world>-<n>``),
