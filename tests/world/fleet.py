@@ -1,8 +1,12 @@
 """A fleet of real SSH hosts on this machine, each in its own network namespace.
 
 Every host is a network namespace on the project's bridge (10.213.0.0/24) running sshd as
-PID 1 of a private PID/mount/UTS namespace, with private /etc, /var, /opt, /home, /srv and
-/usr/local (overlays on the machine's own), and private /root, /tmp and /run. /usr is shared.
+PID 1 of a private PID/mount/UTS namespace, with private /usr, /etc, /var, /opt, /home and /srv
+(overlays on the machine's own, so whatever a host writes there lands in its state folder),
+private /root, /tmp, /run and /dev/shm, and a read-only view of the rest of the machine: a host
+cannot change the machine it runs on. Package managers are disabled on hosts: apt-get, apt,
+aptitude and dpkg are wrappers (in the host's /usr upper dir) that refuse to install or remove
+software with a message saying so, and pass read-only queries on to copies of the real programs.
 The recipe and its measured costs are in docs/development.md (How a fleet host is built).
 
 A *world* (``demo`` or ``test``) owns a block of addresses, its namespaces (``rcd-<world>-<n>``),
@@ -37,7 +41,55 @@ WORLDS = {
     "dev3": ("z", 210, 5600),
 }
 MAX_HOSTS = 39
-PRIVATE_OVERLAYS = ("/etc", "/var", "/opt", "/home", "/srv", "/usr/local")
+# /usr comes first: a host's copy of /usr covers /usr/local too (same file system). Should
+# /usr/local be a mount of its own on some machine, it gets an overlay of its own, stacked after.
+PRIVATE_OVERLAYS = ("/usr", "/etc", "/var", "/opt", "/home", "/srv") + (("/usr/local",) if os.path.ismount("/usr/local") else ())
+# Where a host keeps the real package-manager programs that its wrappers hand read-only queries to.
+REAL_TOOLS = "lib/rollout-fleet"
+# Package managers a host must not run to change its software; the value says which first words
+# (apt) or actions (dpkg) are refused. A tool the machine lacks is not wrapped.
+GUARDED_TOOLS = ("apt-get", "apt", "aptitude", "dpkg")
+GUARD_MESSAGE = ("this is a test fleet host: package managers are disabled (%s would change the software "
+                 "of a host that is a copy of the machine running the tests); ship the software in the "
+                 "revision or use a host with its own system")
+# apt-get/apt/aptitude: only these subcommands (they read, never change) reach the real program.
+APT_READ_ONLY = ("check", "changelog", "indextargets", "moo", "help", "list", "search", "show", "showsrc",
+                 "policy", "depends", "rdepends", "madison", "why", "why-not", "versions")
+# dpkg: these actions install, remove or change what dpkg knows; everything else is a query.
+DPKG_CHANGES = ("--install", "--unpack", "--record-avail", "--configure", "--triggers-only", "--remove", "--purge",
+                "--update-avail", "--merge-avail", "--clear-avail", "--forget-old-unavail", "--set-selections",
+                "--clear-selections", "--add-architecture", "--remove-architecture")
+GUARD_SCRIPT = """\
+#!/bin/sh
+# Written by the rollout.codedeploy test world (tests/world/fleet.py) into this host's private /usr.
+tool=%(tool)s
+refuse() {
+    echo "$tool: %(message)s" >&2
+    exit 100
+}
+if [ "$tool" = dpkg ]; then
+    for arg in "$@"; do
+        case "$arg" in
+            --) break ;;
+            %(dpkg_long)s) refuse "dpkg $*" ;;
+            --*) ;;
+            -*[irPA]*) refuse "dpkg $*" ;;
+        esac
+    done
+else
+    skip_next=
+    for arg in "$@"; do
+        if [ -n "$skip_next" ]; then skip_next=; continue; fi
+        case "$arg" in
+            -o|-c|-t|--option|--config-file|--target-release|--default-release) skip_next=1 ;;
+            -*) ;;
+            %(apt_read)s) break ;;
+            *) refuse "$tool $*" ;;
+        esac
+    done
+fi
+exec /usr/%(real)s/$tool "$@"
+"""
 SSHD_CONFIG = """\
 Port 22
 ListenAddress 0.0.0.0
@@ -246,6 +298,7 @@ class Fleet:
         with open(os.path.join(etc, "ssh", "sshd_config"), "w", encoding="utf-8") as handle:
             handle.write(SSHD_CONFIG)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", os.path.join(etc, "ssh", "ssh_host_ed25519_key")])
+        _guard_package_managers(os.path.join(root, "usr.upper"))
         with open(os.path.join(etc, "hostname"), "w", encoding="utf-8") as handle:
             handle.write(host.name + "\n")
         with open(os.path.join(etc, "hosts"), "w", encoding="utf-8") as handle:
@@ -271,6 +324,11 @@ class Fleet:
             "mount --bind %s/tmp /tmp" % root,
             "mount -t tmpfs -o mode=0755 tmpfs /run",
             "mkdir -p /run/sshd",
+            "mount -t tmpfs -o mode=1777 tmpfs /dev/shm",
+            # Everything else the host sees of the machine (/work, /mnt with every host's state, /boot,
+            # new top-level folders) is read-only for it: only this namespace's view of / changes, and
+            # the mounts above keep their own (writable) flags.
+            "mount -o remount,bind,ro /",
             "exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config",
         ]
         log = open(os.path.join(root, "sshd.log"), "ab")  # pylint: disable=consider-using-with
@@ -367,6 +425,29 @@ def _remove_namespace(netns):
                 pass
         time.sleep(0.02)
     run(["ip", "netns", "del", netns], check=False)
+
+
+def _guard_package_managers(usr_upper):
+    """Shadow the machine's package managers in a host's /usr upper dir with wrappers that refuse changes.
+
+    The real programs are copied (never linked: a host may write to them) to /usr/lib/rollout-fleet,
+    where the wrappers send read-only queries such as ``dpkg -l`` or ``apt list``.
+    """
+    real = os.path.join(usr_upper, REAL_TOOLS)
+    for tool in GUARDED_TOOLS:
+        for folder in ("bin", "sbin"):
+            if os.path.isfile(os.path.join("/usr", folder, tool)):
+                break
+        else:
+            continue
+        os.makedirs(real, exist_ok=True)
+        os.makedirs(os.path.join(usr_upper, folder), exist_ok=True)
+        shutil.copy2(os.path.join("/usr", folder, tool), os.path.join(real, tool))
+        wrapper = os.path.join(usr_upper, folder, tool)
+        with open(wrapper, "w", encoding="utf-8") as handle:
+            handle.write(GUARD_SCRIPT % {"tool": tool, "message": GUARD_MESSAGE % "$1", "real": REAL_TOOLS,
+                                         "dpkg_long": "|".join(DPKG_CHANGES), "apt_read": "|".join(APT_READ_ONLY)})
+        os.chmod(wrapper, 0o755)
 
 
 def _live_moto_servers():

@@ -6,7 +6,7 @@ CACHE = os.path.join(REPO, ".cache")
 COLLECTIONS_ROOT = os.path.join(CACHE, "collections")
 COLLECTION_LINK = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "rollout", "codedeploy")
 # Fleet state (overlay upper dirs, keys, pid files). It must not lie below a folder the hosts
-# overlay (/etc /var /opt /home /srv /usr/local): overlayfs refuses an upper dir inside its lower dir.
+# overlay (/usr /etc /var /opt /home /srv): overlayfs refuses an upper dir inside its lower dir.
 STATE_ROOT = os.environ.get("ROLLOUT_WORLD_STATE", "/mnt/rollout-codedeploy-world")
 SAMPLE_APP = os.path.join(REPO, "examples", "sample-app")
 
