@@ -261,7 +261,9 @@ class DynamoDBLedger(model.Ledger):
             error = exc.response.get("Error", {})
             code = error.get("Code", "")
             if code in TRANSIENT_CODES:
-                raise model.LedgerBusy("%s was refused: %s" % (operation, aws_access.error_text(exc)), BUSY_HINT % self.table) from None
+                # DynamoDB's own sentence, not its error code (which reads like an exception class name).
+                words = error.get("Message") or "throttled or busy"
+                raise model.LedgerBusy("DynamoDB refused %s: %s" % (operation, words), BUSY_HINT % self.table) from None
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed(exc.response.get("Item")) from None
             if code == "TransactionCanceledException":
