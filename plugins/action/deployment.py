@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
                 else DeploymentService(None, None)
             if state == "batch":
                 return dict(result, **service.after_batch(plan, params.get("batch_hosts") or []))
-            return dict(result, **service.settle(plan))
+            return dict(result, **service.settle(plan, reported=reported_results(plan, task_vars)))
         except KNOWN_ERRORS as exc:
             result.update(failed=True, msg=exc.message, error_code=getattr(exc, "code", None))
         except ValueError as exc:  # the argument spec's own wording
@@ -108,6 +108,20 @@ class ActionModule(ActionBase):
         """The controller process (not this worker) and its host, plus the AWX job when run from AWX."""
         task_vars = task_vars or {}
         return ledgers.controller_owner(task_vars.get("awx_job_id") or task_vars.get("tower_job_id"))
+
+
+def reported_results(plan, task_vars):
+    """What each host's deploy_host task returned (registered as ``codedeploy_host``) when the ledger could not record it."""
+    hostvars = (task_vars or {}).get("hostvars") or {}
+    found = {}
+    for host in plan.hosts:
+        try:
+            result = hostvars[host].get("codedeploy_host")
+        except (KeyError, TypeError, AttributeError):
+            continue
+        if isinstance(result, dict) and result.get("ledger_unrecorded"):
+            found[host] = result
+    return found
 
 
 def _controller_pid():

@@ -79,4 +79,11 @@ out_of_service:
   description: The host failed after BlockTraffic and is out of its load balancers.
   returned: when the host was deployed
   type: bool
+ledger_unrecorded:
+  description:
+    - Why the ledger could not record some of the host's events or its outcome, even after its retries. C(status) and
+      C(events) still hold the host's real outcome; the settle step (O(rollout.codedeploy.deployment#module:state=finished))
+      records it from this result.
+  returned: when the ledger could not record the host's outcome
+  type: str
 """

@@ -245,4 +245,11 @@ out_of_service:
   returned: with O(state=finished)
   type: list
   elements: str
+unrecorded:
+  description:
+    - Hosts whose outcome the ledger still does not have (their instance stays V(InProgress)), each with why. A host whose
+      deploy_host task could not record its outcome is recorded from that task's result first.
+  returned: with O(state=finished)
+  type: list
+  elements: str
 """

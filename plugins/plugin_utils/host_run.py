@@ -63,6 +63,7 @@ class HostRun(object):
         self._controller_alive = controller_alive
         self._sleep = sleep
         self._clock = clock
+        self._unrecorded = []  # event records the ledger could not take yet (see _record)
 
     def run(self):
         plan, instance = self.plan, self.instance
@@ -75,8 +76,7 @@ class HostRun(object):
         self._notify("InstanceStart")
         events, failed, blocked = self._steps()
         status = "Failed" if failed else "Succeeded"
-        self.ledger.finish_instance(plan.deployment_id, instance, status, error_code=(failed or {}).get("error_code"),
-                                    message=(failed or {}).get("msg"), out_of_service=bool(failed and blocked))
+        unrecorded = self._finish(status, failed, blocked)
         self._renew()
         self._notify("InstanceFailure" if failed else "InstanceSuccess")
         result = {"changed": True, "deployment_id": plan.deployment_id, "instance_id": instance, "status": status, "events": events,
@@ -86,6 +86,8 @@ class HostRun(object):
                           unreachable_host=bool(failed.get("unreachable")))
             if blocked:
                 result["msg"] += " %s is out of service in its load balancers until it is deployed again or rolled back." % self.host
+        if unrecorded:
+            self._report_unrecorded(result, unrecorded)
         return result
 
     # ------------------------------------------------------------------ admission
@@ -120,18 +122,18 @@ class HostRun(object):
             if not self._controller_alive():
                 failure = self._gone(step)
                 events.extend(failure["events"])
-                self.ledger.record_events(plan.deployment_id, self.instance, failure["events"])
+                self._record(failure["events"])
                 return events, failure, blocked
             if isinstance(step, list):
                 outcome = _explained(self._run_host_events(step), step, self.host)
                 events.extend(outcome.get("events") or [])
-                self.ledger.record_events(plan.deployment_id, self.instance, outcome.get("events") or [])
+                self._record(outcome.get("events") or [])
                 if outcome.get("failed"):
                     return events, outcome, blocked
                 continue
             record, error = self._traffic(balancers, step)
             events.append(record)
-            self.ledger.record_events(plan.deployment_id, self.instance, [record])
+            self._record([record])
             # Out of its load balancers from BlockTraffic (even a failed one) until an AllowTraffic that succeeded.
             blocked = step == "BlockTraffic" or bool(error)
             if error:
@@ -166,6 +168,43 @@ class HostRun(object):
         return {"failed": True, "failed_event": event, "error_code": "CONTROLLER_GONE", "msg": message,
                 "events": [{"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
                             "message": message, "log_tail": ""}]}
+
+    # ------------------------------------------------------------------ ledger writes that must not lose the host's outcome
+    def _record(self, events):
+        """Record event records; once the ledger failed a write (after its own retries), keep the rest for one try at the end."""
+        if not events:
+            return
+        if not self._unrecorded:
+            try:
+                self.ledger.record_events(self.plan.deployment_id, self.instance, events)
+                return
+            except LedgerError:
+                pass  # the host goes on; _finish tries once more and reports what is still missing
+        self._unrecorded.extend(events)
+
+    def _finish(self, status, failed, blocked):
+        """Record the kept events, then the instance's end; returns why the ledger could not (None: all recorded)."""
+        errors = []
+        if self._unrecorded:
+            try:
+                self.ledger.record_events(self.plan.deployment_id, self.instance, self._unrecorded)
+                self._unrecorded = []
+            except LedgerError as exc:
+                errors.append(exc.message)
+        try:
+            self.ledger.finish_instance(self.plan.deployment_id, self.instance, status, error_code=(failed or {}).get("error_code"),
+                                        message=(failed or {}).get("msg"), out_of_service=bool(failed and blocked))
+        except LedgerError as exc:
+            errors.append(exc.message)
+        return "; ".join(errors) or None
+
+    def _report_unrecorded(self, result, why):
+        """The task result keeps the host's real status and events, and says that the ledger does not have them yet."""
+        note = ("%s finished %s in %s, but the ledger could not record it: %s. The settle step records this result from the task, "
+                "and the host keeps its own record of its last successful revision." % (self.host, result["status"], self.plan.deployment_id, why))
+        result["ledger_unrecorded"] = why
+        result["msg"] = "%s %s" % (result["msg"], note) if result.get("msg") else note
+        result.setdefault("warnings", []).append(note)
 
     # ------------------------------------------------------------------ bookkeeping
     def _renew(self):

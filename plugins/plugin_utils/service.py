@@ -23,6 +23,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import deployme
 from ansible_collections.rollout.codedeploy.plugins.module_utils import revision_source
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms, watch_alarms
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
+from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
@@ -40,6 +41,10 @@ class ServiceError(Exception):
         self.code = code
         self.settled = settled
 
+
+#: What an operator does about instances whose outcome the ledger does not have.
+UNRECORDED_HINT = ("they count as not succeeded; each host keeps its own record of its last successful revision, "
+                   "and the next deployment deploys them again")
 
 # ------------------------------------------------------------------------------ the group, as the inventory says
 def group_hosts(group_name, groups, hostvars, all_settings):
@@ -341,13 +346,20 @@ class DeploymentService(object):
         return {"proceed": False, "status": "Stopped", "error_code": code, "msg": message, "changed": True}
 
     # ------------------------------------------------------------------ settle
-    def settle(self, plan):
-        """The final status (CodeDeploy's success rule), notifications and the rollback target."""
+    def settle(self, plan, reported=None):
+        """The final status (CodeDeploy's success rule), notifications and the rollback target.
+
+        ``reported``: inventory host -> what its deploy_host task returned, for hosts whose outcome the ledger could not
+        record at the time (``ledger_unrecorded``); their outcome is recorded here before the verdict."""
         if not plan.deploys:
             return {"changed": False, "deployment_id": None, "status": "Succeeded", "msg": plan.note or "nothing deployed",
                     "rollback": None, "overview": {}, "out_of_service": [], "error": None}
         deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
+        unrecorded = []
         if deployment["status"] not in TERMINAL_STATUSES:
+            unrecorded, recorded = self.record_reported(plan, deployment, reported or {})
+            if recorded:
+                deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
             self._verdict(plan, deployment)
             deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
         event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
@@ -360,12 +372,36 @@ class DeploymentService(object):
             summary += ". %s: %s" % (error.get("code"), error.get("message"))
         if out_of_service:
             summary += ". Out of service in their load balancers: %s" % ", ".join(out_of_service)
+        if unrecorded:
+            summary += ". The ledger has no outcome for %s: %s" % (", ".join(unrecorded), UNRECORDED_HINT)
         rollback = self.rollback_target(plan, deployment)
         if rollback:
             summary += ". Rolling back %d host(s) to %s (%s)" % (len(rollback["hosts"]), rollback["reuse_deployment"], rollback["location"])
         return {"changed": True, "deployment_id": plan.deployment_id, "status": deployment["status"], "error": error or None,
                 "overview": deployment["overview"], "out_of_service": out_of_service, "msg": summary, "rollback": rollback,
+                "unrecorded": unrecorded,
                 "notification_warnings": [w for w in warnings or [] if w]}
+
+    def record_reported(self, plan, deployment, reported):
+        """Record the outcome that a host's task reported when the ledger could not take it then; returns the hosts whose
+        instance the ledger still has unfinished (InProgress), each with why, and how many it recorded."""
+        unrecorded, recorded = [], 0
+        for instance in deployment.get("instances") or []:
+            if instance["status"] != "InProgress":
+                continue
+            host = instance.get("host") or instance["instance_id"]
+            result = reported.get(host) or {}
+            if result.get("deployment_id") != plan.deployment_id or result.get("status") not in ("Succeeded", "Failed"):
+                unrecorded.append("%s (InProgress, no result from its task)" % host)
+                continue
+            try:
+                self.ledger.record_events(plan.deployment_id, instance["instance_id"], result.get("events") or [])
+                self.ledger.finish_instance(plan.deployment_id, instance["instance_id"], result["status"], error_code=result.get("error_code"),
+                                            message=result.get("msg"), out_of_service=bool(result.get("out_of_service")))
+                recorded += 1
+            except LedgerError as exc:
+                unrecorded.append("%s (%s on the host; %s)" % (host, result["status"], exc.message))
+        return unrecorded, recorded
 
     def _verdict(self, plan, deployment):
         total, succeeded = len(plan.hosts), deployment["overview"].get("Succeeded", 0)

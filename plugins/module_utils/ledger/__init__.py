@@ -47,9 +47,11 @@ import getpass
 import json
 import multiprocessing
 import os
+import random
 import re
 import secrets
 import socket
+import time
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import (  # noqa: F401  pylint: disable=unused-import
     DEFAULT_LEASE_SECONDS, LIFECYCLE_ORDER, TERMINAL_STATUSES)
@@ -77,6 +79,12 @@ INSTANCE_FIELDS = ("instance_id", "host", "zone", "status", "start", "end", "err
 MAX_LOG_TAIL = 4096
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 ID_PATTERN = re.compile(r"^d-[A-Z0-9]{9}$")
+#: How long a write keeps trying while the storage is busy (SQLite's write lock held by another process,
+#: DynamoDB throttling or a transaction conflict) before it gives up with LedgerUnavailable.
+WRITE_RETRY_SECONDS = 120.0
+#: The first pause between attempts; each later one doubles, up to RETRY_MAX_DELAY, with jitter.
+RETRY_FIRST_DELAY = 0.05
+RETRY_MAX_DELAY = 5.0
 STOP_HINT = ("wait for it, stop it with the playbook rollout.codedeploy.stop (-e deployment_id={id}), or, if its "
              "controller is gone, run again after its lease expires at {lease}: the next deployment marks it Failed")
 
@@ -91,6 +99,73 @@ class LedgerError(Exception):
 
 class LedgerMissingError(LedgerError):
     """A read-only open found no ledger at the location (nothing was ever recorded there)."""
+
+
+class LedgerBusy(LedgerError):
+    """A backend's storage was busy for one attempt (a transient condition worth retrying).
+
+    ``reason`` is the backend's own words for it; ``hint`` says what an operator can do when it lasts.
+    Raised by the backends, caught by ``RetryPolicy``: callers of the API see LedgerUnavailable instead.
+    """
+
+    def __init__(self, reason, hint="", location=None):
+        super(LedgerBusy, self).__init__("ledger %s: %s%s" % (location, reason, ". %s" % hint if hint else "") if location else reason)
+        self.reason = reason
+        self.hint = hint
+
+
+class LedgerUnavailable(LedgerError):
+    """A write still failed after ``RetryPolicy``'s bound: the message says what was written, why, and what to do."""
+
+    def __init__(self, busy, elapsed, attempts, what=None, location=None):
+        self.reason, self.hint, self.elapsed, self.attempts, self.what = busy.reason, busy.hint, elapsed, attempts, what
+        self.location = location
+        message = "the ledger%s could not %s: %s; it kept trying for %.1f s (%d attempts)" % (
+            " %s" % location if location else "", "record %s" % what if what else "answer", busy.reason, elapsed, attempts)
+        if busy.hint:
+            message += ". %s" % busy.hint
+        super(LedgerUnavailable, self).__init__(message)
+
+    def about(self, what, location):
+        """The same failure, naming what was being written and where."""
+        return LedgerUnavailable(LedgerBusy(self.reason, self.hint), self.elapsed, self.attempts, what, location)
+
+
+class RetryPolicy:
+    """The one retry rule of the ledger: repeat an attempt that raised LedgerBusy, with jittered exponential
+    backoff, until ``bound`` seconds have passed since the first attempt; then raise LedgerUnavailable.
+
+    Each backend decides what one attempt is (a SQLite transaction, one DynamoDB request), always a unit that
+    either happened whole or not at all, so repeating it is safe.  ``sleep``, ``clock`` and ``jitter`` (a
+    function returning 0..1) are injectable for tests.  Logic refusals (LedgerError, a failed condition) are
+    never retried here.
+    """
+
+    def __init__(self, bound=WRITE_RETRY_SECONDS, first_delay=RETRY_FIRST_DELAY, max_delay=RETRY_MAX_DELAY,
+                 sleep=time.sleep, clock=time.monotonic, jitter=random.random):
+        self.bound, self.first_delay, self.max_delay = float(bound), float(first_delay), float(max_delay)
+        self.sleep, self.clock, self.jitter = sleep, clock, jitter
+
+    def delay(self, attempt, first_delay=None, max_delay=None):
+        """The pause after failed attempt number ``attempt`` (1, 2, ...): half to all of the exponential step."""
+        first = self.first_delay if first_delay is None else first_delay
+        step = min(self.max_delay if max_delay is None else max_delay, first * (2 ** min(attempt - 1, 30)))
+        return step * (0.5 + 0.5 * self.jitter())
+
+    def run(self, operation, *args, **kwargs):
+        """``operation(*args, **kwargs)``, repeated while it raises LedgerBusy and the bound allows."""
+        started = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return operation(*args, **kwargs)
+            except LedgerBusy as busy:
+                elapsed = self.clock() - started
+                remaining = self.bound - elapsed
+                if remaining <= 0:
+                    raise LedgerUnavailable(busy, elapsed, attempt) from None
+            self.sleep(min(self.delay(attempt), remaining))
 
 
 class ActiveDeploymentError(LedgerError):
@@ -539,6 +614,15 @@ class Ledger:
     """
 
     location = None
+    #: How writes are retried while the storage is busy (see RetryPolicy); replace it on an instance to change the bound.
+    retry = RetryPolicy()
+
+    def _retrying(self, what, operation, *args):
+        """Run one backend write under the retry policy; a write that still fails names ``what`` it was writing."""
+        try:
+            return self.retry.run(operation, *args)
+        except LedgerUnavailable as exc:
+            raise exc.about(what, self.location) from None
 
     # -- deployments
     def create_deployment(self, application, deployment_group, deployment_group_id, revision, deployment_config, instances,
@@ -560,7 +644,8 @@ class Ledger:
         rows = normalize_instances(instances)
         if rollback_of:
             self._require(rollback_of)
-        summary, orphaned = self._create(record, rows, explicit_id=deployment_id is not None, now=now)
+        summary, orphaned = self._retrying("a new deployment of %s" % group_name(application, deployment_group),
+                                           self._create, record, rows, deployment_id is not None, now)
         if rollback_of:
             self.link_rollback(rollback_of, summary["deployment_id"], "%s rolls back %s" % (summary["deployment_id"], rollback_of))
             summary = self.get_deployment(summary["deployment_id"], include_instances=False)
@@ -570,17 +655,19 @@ class Ledger:
     def renew_lease(self, deployment_id, owner=None, lease_seconds=DEFAULT_LEASE_SECONDS):
         """Extend the group lock of an unfinished deployment; returns the new ``lease_expires``."""
         now = utc_now()
-        return self._renew(deployment_id, owner, lease_expiry(now, lease_seconds), now)
+        return self._retrying("the lease of deployment %s" % deployment_id, self._renew, deployment_id, owner,
+                              lease_expiry(now, lease_seconds), now)
 
     def update_status(self, deployment_id, status, error_code=None, error_message=None):
         """Set the deployment's status (and error); a terminal one releases the lock and sets complete_time."""
         check_status(status, DEPLOYMENT_STATUSES, "deployment")
-        return self._update_status(deployment_id, status, error_code, error_message, utc_now())
+        return self._retrying("status %s of deployment %s" % (status, deployment_id), self._update_status, deployment_id, status,
+                              error_code, error_message, utc_now())
 
     def request_stop(self, deployment_id, rollback=False, requested_by=None):
         """Ask the controller running an unfinished deployment to stop it (and roll back with ``rollback``)."""
-        self._request_stop(deployment_id, {"stop_requested_at": utc_now(), "stop_rollback": bool(rollback),
-                                           "stop_requested_by": stop_hint_owner(requested_by)})
+        self._retrying("a stop request for deployment %s" % deployment_id, self._request_stop, deployment_id, {
+            "stop_requested_at": utc_now(), "stop_rollback": bool(rollback), "stop_requested_by": stop_hint_owner(requested_by)})
 
     def stop_request(self, deployment_id):
         """None, or ``{"rollback", "requested_at", "requested_by"}`` when a stop was requested."""
@@ -590,7 +677,8 @@ class Ledger:
         """Record that ``rollback_id`` rolls back ``triggering_id`` (rollback_info on both)."""
         self._require(triggering_id)
         self._require(rollback_id)
-        self._link(triggering_id, rollback_id, redact_url(message))
+        self._retrying("the rollback link between deployments %s and %s" % (triggering_id, rollback_id), self._link,
+                       triggering_id, rollback_id, redact_url(message))
 
     def last_successful(self, application, deployment_group):
         """The newest Succeeded deployment of the group (a summary), or None."""
@@ -615,24 +703,29 @@ class Ledger:
         Starting an instance that is already InProgress returns True without counting it again;
         a finished one (Succeeded/Failed) raises LedgerError, as does a finished deployment.
         """
-        return self._try_start(deployment_id, instance_id, int(max_unhealthy), utc_now())
+        return self._retrying("the start of instance %s in deployment %s" % (instance_id, deployment_id), self._try_start,
+                              deployment_id, instance_id, int(max_unhealthy), utc_now())
 
     def finish_instance(self, deployment_id, instance_id, status, error_code=None, message=None, out_of_service=False, **extra):
         """End an instance: Succeeded releases its ``unhealthy`` slot, Failed keeps it; Skipped/Unknown/Ready as given."""
         fields = dict(extra, error_code=error_code, message=message, out_of_service=out_of_service)
         changes, more = instance_changes(status, fields, utc_now(), finishing=True)
-        self._change_instance(deployment_id, instance_id, changes, more)
+        self._retrying("the end of instance %s in deployment %s (%s)" % (instance_id, deployment_id, status), self._change_instance,
+                       deployment_id, instance_id, changes, more)
 
     def set_instance(self, deployment_id, instance_id, status, **fields):
         """Plain update of an instance's status and fields (the ``unhealthy`` counter follows the status)."""
         changes, more = instance_changes(status, fields, utc_now(), finishing=False)
-        self._change_instance(deployment_id, instance_id, changes, more)
+        self._retrying("status %s of instance %s in deployment %s" % (status, instance_id, deployment_id), self._change_instance,
+                       deployment_id, instance_id, changes, more)
 
     def record_events(self, deployment_id, instance_id, events):
         """Insert or replace lifecycle event records of one instance (by event name), in one write."""
         records = normalize_events(events)
         if records:
-            self._record_events(deployment_id, instance_id, records)
+            self._retrying("event%s %s of instance %s in deployment %s" % (
+                "s" if len(records) > 1 else "", ", ".join(r["event"] for r in records), instance_id, deployment_id),
+                self._record_events, deployment_id, instance_id, records)
 
     def instance_history(self, application, deployment_group, instance_ids):
         """``{instance_id: {deployment_id, status, revision_sha256}}``: each instance's latest touched record in the group.
@@ -705,17 +798,18 @@ def start_refusal(deployment_id, instance_id, instance_status, deployment_status
     return None
 
 
-def open_ledger(location=None, aws=None, readonly=False):
+def open_ledger(location=None, aws=None, readonly=False, retry=None):
     """The Ledger at ``location``: a path (SQLite; ``~`` expanded, parent directories created) or ``dynamodb://<table>``.
 
     ``aws`` (DynamoDB only): dict with any of region, endpoint_url, access_key, secret_key,
     session_token, profile, verify; unset keys come from boto3's usual sources (AWS_* environment,
     profiles, instance roles).  ``readonly``: create nothing (no file, directory or table) and
-    raise LedgerMissingError when there is no ledger yet; used by deployment_info.
+    raise LedgerMissingError when there is no ledger yet; used by deployment_info.  ``retry``: a
+    RetryPolicy instead of the default one (a bound of ``WRITE_RETRY_SECONDS``).
     """
     kind, target = parse_location(location)
     if kind == "dynamodb":
         from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import dynamodb  # pylint: disable=import-outside-toplevel
-        return dynamodb.DynamoDBLedger(target, aws or {}, readonly=readonly)
+        return dynamodb.DynamoDBLedger(target, aws or {}, readonly=readonly, retry=retry)
     from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import sqlite  # pylint: disable=import-outside-toplevel
-    return sqlite.SQLiteLedger(target, readonly=readonly)
+    return sqlite.SQLiteLedger(target, readonly=readonly, retry=retry)

@@ -43,9 +43,7 @@ import datetime
 import decimal
 import json
 import os
-import random
 import re
-import time
 
 try:
     import botocore.exceptions
@@ -72,6 +70,13 @@ DEPLOYMENT_FIELDS = (
     "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by",
 )
 TERMINAL_CONDITION = "NOT #status IN (:t0, :t1, :t2)"
+#: Error codes of a request that did nothing and may simply be sent again (throttling, a conflicting
+#: transaction, a passing service fault); ConditionalCheckFailed is logic and is never among them.
+TRANSIENT_CODES = frozenset((
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "TransactionConflictException",
+    "TransactionInProgressException", "InternalServerError", "ServiceUnavailable"))
+BUSY_HINT = ("The table %s is throttled or busy: raise its capacity (or use on-demand capacity) and look for other "
+             "writers, then run the deployment again; the hosts themselves record the revision they run")
 _TOKEN = re.compile(r"[#:][A-Za-z0-9_]+")
 
 
@@ -113,10 +118,6 @@ def group_key(application, deployment_group):
 def _created_stamp(deployment_id):
     moment = datetime.datetime.now(datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "#" + deployment_id
-
-
-def _backoff(attempt):
-    time.sleep(min(1.0, 0.01 * (2 ** min(attempt, 7))) * random.uniform(0.5, 1.0))
 
 
 def _to_dynamo(value):
@@ -211,10 +212,12 @@ def _overview(item):
 class DynamoDBLedger(model.Ledger):
     """The ledger in a DynamoDB table (see the module docstring for the key schema)."""
 
-    def __init__(self, table, aws, readonly=False):
+    def __init__(self, table, aws, readonly=False, retry=None):
         if not HAS_BOTO3:
             raise model.LedgerError("a DynamoDB ledger (dynamodb://%s) needs boto3 and botocore on the controller: "
                                     "pip install boto3" % table)
+        if retry is not None:
+            self.retry = retry
         self.table = table
         self.location = model.DYNAMODB_SCHEME + table
         self.readonly = readonly
@@ -222,7 +225,10 @@ class DynamoDBLedger(model.Ledger):
         self._aws = dict(aws or {})
         self._client = None
         self._pid = None
-        self._prepare()
+        try:
+            self._prepare()
+        except model.LedgerUnavailable as exc:
+            raise exc.about("its schema marker", self.location) from None
 
     @property
     def client(self):
@@ -245,11 +251,19 @@ class DynamoDBLedger(model.Ledger):
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, operation, **kwargs):
+        """One DynamoDB request; a throttled or conflicting one is repeated under the ledger's retry policy."""
+        return self.retry.run(self._call_once, operation, kwargs)
+
+    def _call_once(self, operation, kwargs):
         try:
             return getattr(self.client, operation)(**kwargs)
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "")
+            if code in TRANSIENT_CODES:
+                # DynamoDB's own sentence, not its error code (which reads like an exception class name).
+                words = error.get("Message") or "throttled or busy"
+                raise model.LedgerBusy("DynamoDB refused %s: %s" % (operation, words), BUSY_HINT % self.table) from None
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed(exc.response.get("Item")) from None
             if code == "TransactionCanceledException":
@@ -334,16 +348,21 @@ class DynamoDBLedger(model.Ledger):
 
     def _batch_write(self, requests):
         for start in range(0, len(requests), 25):
-            pending = {self.table: requests[start:start + 25]}
-            attempt = 0
-            while pending:
-                answer = self._call("batch_write_item", RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or {}
-                if pending:
-                    attempt += 1
-                    if attempt > ATTEMPTS:
-                        raise model.LedgerError("DynamoDB ledger %s: writes were throttled %d times in a row" % (self.location, attempt))
-                    _backoff(attempt)
+            self.retry.run(self._drain, "batch_write_item", [{self.table: requests[start:start + 25]}], "UnprocessedItems")
+
+    def _drain(self, operation, pending, unprocessed, collect=None):
+        """One batch request for ``pending[0]``; what DynamoDB left unprocessed (throttled) stays in ``pending[0]`` for the next attempt."""
+        answer = self._call(operation, RequestItems=pending[0])
+        if collect is not None:
+            collect(answer)
+        pending[0] = answer.get(unprocessed) or {}
+        if pending[0]:
+            left = sum(len(v.get("Keys", ())) if isinstance(v, dict) else len(v) for v in pending[0].values())
+            raise model.LedgerBusy("%s left %d request(s) unprocessed (throttled)" % (operation, left), BUSY_HINT % self.table)
+
+    def _pause(self, attempt):
+        """The pause before attempt ``attempt`` + 1 of an optimistic write whose condition another writer broke (short: 10 ms doubling to 1 s)."""
+        self.retry.sleep(self.retry.delay(attempt + 1, first_delay=0.01, max_delay=1.0))
 
     # ------------------------------------------------------------------ deployments
     def _deployment(self, deployment_id):
@@ -529,7 +548,7 @@ class DynamoDBLedger(model.Ledger):
                 item = _plain(self._update_item(_deployment_key(deployment_id), expr, update, returns="ALL_NEW",
                                                 condition="#status = %s" % expr.value(current["status"]))["Attributes"])
             except _ConditionFailed:
-                _backoff(attempt)
+                self._pause(attempt)
                 continue
             if model.is_terminal(status):
                 self._release_lock(item["application"], item["deployment_group"], deployment_id)
@@ -653,7 +672,7 @@ class DynamoDBLedger(model.Ledger):
                         raise model.LedgerError(refusal) from None
                     if int(deployment.get("unhealthy", 0)) >= max_unhealthy:
                         return False
-                _backoff(attempt)
+                self._pause(attempt)
                 continue
             self._put_history(deployment_id, instance_id, "InProgress")
             return True
@@ -665,7 +684,7 @@ class DynamoDBLedger(model.Ledger):
             try:
                 self._transition(deployment_id, instance, changes, extra)
             except (_Cancelled, _ConditionFailed):
-                _backoff(attempt)
+                self._pause(attempt)
                 continue
             if changes["status"] not in model.UNTOUCHED_STATUSES:
                 self._put_history(deployment_id, instance_id, changes["status"])
@@ -690,17 +709,13 @@ class DynamoDBLedger(model.Ledger):
     def _instance_history(self, application, deployment_group, instance_ids):
         prefix = "GROUP#" + group_key(application, deployment_group)
         result = {}
+
+        def collect(answer):
+            for item in answer.get("Responses", {}).get(self.table, []):
+                item = _plain(item)
+                result[item["sk"][len("HISTORY#"):]] = {"deployment_id": item["deployment_id"], "status": item["status"],
+                                                        "revision_sha256": item.get("revision_sha256")}
         for start in range(0, len(instance_ids), 100):
             pending = {self.table: {"Keys": [_key(prefix, "HISTORY#" + i) for i in instance_ids[start:start + 100]], "ConsistentRead": True}}
-            attempt = 0
-            while pending:
-                answer = self._call("batch_get_item", RequestItems=pending)
-                for item in answer.get("Responses", {}).get(self.table, []):
-                    item = _plain(item)
-                    result[item["sk"][len("HISTORY#"):]] = {"deployment_id": item["deployment_id"], "status": item["status"],
-                                                            "revision_sha256": item.get("revision_sha256")}
-                pending = answer.get("UnprocessedKeys") or {}
-                if pending:
-                    attempt += 1
-                    _backoff(attempt)
+            self.retry.run(self._drain, "batch_get_item", [pending], "UnprocessedKeys", collect)
         return result

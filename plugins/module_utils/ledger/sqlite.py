@@ -5,7 +5,9 @@
 Concurrency: WAL journal (readers never block the writer), a 30 s busy timeout, and every
 read-modify-write in one short ``BEGIN IMMEDIATE`` transaction (the group lock, admission,
 instance transitions), so forks writing at once serialize on SQLite's write lock instead of
-losing updates or failing with "database is locked".  A connection opened before a fork is
+losing updates.  Each write method is one transaction, and so one attempt of the ledger's
+``RetryPolicy``: when the busy timeout runs out ("database is locked") the transaction was rolled
+back whole, and the policy runs it again until its bound (``WRITE_RETRY_SECONDS``).  A connection opened before a fork is
 never reused in the child: the ledger reconnects when the process id changes.
 ``synchronous=NORMAL``: a committed write survives a killed process (not a power cut).
 
@@ -108,6 +110,12 @@ MIGRATIONS = {}
 _TERMINAL = "(%s)" % ", ".join("'%s'" % s for s in model.TERMINAL_STATUSES)
 
 
+def is_busy(exc):
+    """True for SQLite's transient errors: the file (or a table) locked by another connection, or busy."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def _placeholders(count):
     return ", ".join("?" * count)
 
@@ -115,7 +123,9 @@ def _placeholders(count):
 class SQLiteLedger(model.Ledger):
     """The ledger in a SQLite file (see the module docstring)."""
 
-    def __init__(self, path, readonly=False, timeout=BUSY_TIMEOUT):
+    def __init__(self, path, readonly=False, timeout=BUSY_TIMEOUT, retry=None):
+        if retry is not None:
+            self.retry = retry
         self.path = path
         self.location = path
         self.readonly = readonly
@@ -128,7 +138,10 @@ class SQLiteLedger(model.Ledger):
                                                "(is codedeploy_ledger the location the deployments used?)" % path)
         else:
             self._create_file()
-        self._prepare()
+        try:
+            self.retry.run(self._prepare)
+        except model.LedgerUnavailable as exc:
+            raise exc.about("its schema", self.location) from None
 
     # ------------------------------------------------------------------ connection
     def _create_file(self):
@@ -163,10 +176,13 @@ class SQLiteLedger(model.Ledger):
         self._conn = None
 
     def _fail(self, exc):
-        hint = ""
-        if "locked" in str(exc) or "busy" in str(exc):
-            hint = " (another process held the ledger's write lock for more than %d s)" % self.timeout
-        return model.LedgerError("ledger %s: %s%s" % (self.path, exc, hint))
+        """The LedgerError for a sqlite3 error: LedgerBusy (retried by the policy) when the file was locked or busy."""
+        if is_busy(exc):
+            return model.LedgerBusy(
+                "%s (another process held the ledger's write lock for more than %g s)" % (exc, self.timeout),
+                "Another process keeps the file %s locked: find it (fuser %s) and let it finish or end it, then run the "
+                "deployment again; the hosts themselves record the revision they run" % (self.path, self.path), self.path)
+        return model.LedgerError("ledger %s: %s" % (self.path, exc))
 
     @contextlib.contextmanager
     def _write(self):
