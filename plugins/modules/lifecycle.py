@@ -317,8 +317,8 @@ def main():
         result["bundle_tmpdir_removed"] = not os.path.lexists(upload)
     stale = result.get("host_lock_taken_over")
     if stale:
-        module.warn("took over the host lock of %s (%s/%s): %s" % (stale.get("deployment_id"), stale.get("application"),
-                                                                  stale.get("deployment_group"), stale.get("why")))
+        module.warn("took over the host lock of %s (%s/%s): %s" % (
+            stale.get("deployment_id"), stale.get("application"), stale.get("deployment_group"), stale.get("why")))
     if result["status"] == "Failed":
         module.fail_json(msg=msg, **result)
     module.exit_json(**result)

@@ -14,7 +14,7 @@ import time
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import TERMINAL_STATUSES
 from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import utc_timestamp as utc_now
-from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
+from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import DeploymentSettledError, LedgerError
 
 #: How long admission waits with nothing in flight before it concludes that no slot will ever free.
 IDLE_LIMIT = 2.0
@@ -64,6 +64,7 @@ class HostRun(object):
         self._sleep = sleep
         self._clock = clock
         self._unrecorded = []  # event records the ledger could not take yet (see _record)
+        self._settled = None  # why this controller lost the deployment (settled elsewhere): it stops at once
 
     def run(self):
         plan, instance = self.plan, self.instance
@@ -123,17 +124,24 @@ class HostRun(object):
                 failure = self._gone(step)
                 events.extend(failure["events"])
                 self._record(failure["events"])
+                self._release_host()  # the host may be needed by the deployment that settles this one
                 return events, failure, blocked
             if isinstance(step, list):
                 outcome = _explained(self._run_host_events(step), step, self.host)
                 events.extend(outcome.get("events") or [])
                 self._record(outcome.get("events") or [])
+                if self._settled:
+                    self._release_host()
+                    return events, self._lost(step), blocked
                 if outcome.get("failed"):
                     return events, outcome, blocked
                 continue
             record, error = self._traffic(balancers, step)
             events.append(record)
             self._record([record])
+            if self._settled:
+                self._release_host()
+                return events, self._lost(step), step == "BlockTraffic" or blocked
             # Out of its load balancers from BlockTraffic (even a failed one) until an AllowTraffic that succeeded.
             blocked = step == "BlockTraffic" or bool(error)
             if error:
@@ -160,6 +168,11 @@ class HostRun(object):
         record.update(end=utc_now(), duration=round(self._clock() - clock, 3))
         return record, error
 
+    def _lost(self, step):
+        event = step[0] if isinstance(step, list) else step
+        return {"failed": True, "failed_event": event, "error_code": "DEPLOYMENT_SETTLED",
+                "msg": "%s stopped on %s after %s: %s" % (self.plan.deployment_id, self.host, event, self._settled)}
+
     def _gone(self, step):
         event = step[0] if isinstance(step, list) else step
         now = utc_now()
@@ -178,13 +191,18 @@ class HostRun(object):
             try:
                 self.ledger.record_events(self.plan.deployment_id, self.instance, events)
                 return
+            except DeploymentSettledError as exc:
+                self._settled = exc.message  # another run settled it: stop writing and stop this host's steps
+                return
             except LedgerError:
                 pass  # the host goes on; _finish tries once more and reports what is still missing
         self._unrecorded.extend(events)
 
     def _finish(self, status, failed, blocked):
         """Record the kept events, then the instance's end; returns why the ledger could not (None: all recorded)."""
-        errors = []
+        errors = [self._settled] if self._settled else []
+        if self._settled:
+            return "; ".join(errors)
         if self._unrecorded:
             try:
                 self.ledger.record_events(self.plan.deployment_id, self.instance, self._unrecorded)

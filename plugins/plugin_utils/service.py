@@ -46,6 +46,7 @@ class ServiceError(Exception):
 UNRECORDED_HINT = ("they count as not succeeded; each host keeps its own record of its last successful revision, "
                    "and the next deployment deploys them again")
 
+
 # ------------------------------------------------------------------------------ the group, as the inventory says
 def group_hosts(group_name, groups, hostvars, all_settings):
     """The deployment group's hosts as [{host, instance_id, zone}] and its settings."""
@@ -288,9 +289,7 @@ class DeploymentService(object):
         code = getattr(exc, "code", None) or "INTERNAL_ERROR"
         message = getattr(exc, "message", None) or str(exc) or "the controller failed"
         try:
-            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
-            if current["status"] not in TERMINAL_STATUSES:
-                self.ledger.update_status(plan.deployment_id, "Failed", code, "%s (the controller settled it when the error happened)" % message)
+            self.ledger.abandon(plan.deployment_id, "Failed", code, "%s (the controller settled it when the error happened)" % message)
         except Exception:  # pylint: disable=broad-except  # the original error is the one to report
             pass
 
@@ -444,7 +443,7 @@ class DeploymentService(object):
         if force or gone:
             why = "forced by %s" % (requested_by or "an operator") if force else "its controller (%s) is no longer running" % current.get("owner")
             message = "stopped without its controller: %s. Hosts it was deploying may be half-way; redeploy or roll back." % why
-            self.ledger.update_status(deployment_id, "Stopped", "MANUAL_STOP", message)
+            self.ledger.abandon(deployment_id, "Stopped", "MANUAL_STOP", message)
             return {"changed": True, "deployment_id": deployment_id, "status": "Stopped",
                     "msg": "%s is Stopped (MANUAL_STOP) and its group unlocked: %s" % (deployment_id, why)}
         self.ledger.request_stop(deployment_id, rollback=rollback, requested_by=requested_by)

@@ -262,6 +262,28 @@ def test_an_expired_lease_is_an_orphan_marked_failed(ledger):
     assert ledger.update_status(orphan_id, "Failed")["error"]["code"] == "TIMEOUT"  # same status again: no change
 
 
+def test_abandon_settles_without_the_controller_and_its_writes_are_refused(ledger):
+    held = create(ledger, count=3, owner="ansible-playbook pid 1 on gone (user x)")
+    held_id = held["deployment_id"]
+    ledger.update_status(held_id, "InProgress")
+    assert ledger.try_start_instance(held_id, "i-000", 2)
+    ledger.finish_instance(held_id, "i-000", "Succeeded")
+    assert ledger.try_start_instance(held_id, "i-001", 2)
+    assert ledger.abandon(held_id, "Stopped", "MANUAL_STOP", "forced by ops") is True
+    done = check_counters(ledger, held_id)
+    assert done["status"] == "Stopped" and done["error"] == {"code": "MANUAL_STOP", "message": "forced by ops"}
+    assert [i["status"] for i in done["instances"]] == ["Succeeded", "Unknown", "Skipped"]
+    assert done["lease_expires"] is None and TIME.match(done["complete_time"])
+    assert ledger.abandon(held_id, "Stopped", "MANUAL_STOP", "again") is False
+    # The controller that lost it learns so on its next write, and nothing it sends is recorded.
+    with pytest.raises(ledger_api.DeploymentSettledError, match="settled elsewhere .Stopped: MANUAL_STOP."):
+        ledger.record_events(held_id, "i-001", [{"event": "Install", "status": "Succeeded"}])
+    with pytest.raises(ledger_api.DeploymentSettledError):
+        ledger.finish_instance(held_id, "i-001", "Succeeded")
+    assert check_counters(ledger, held_id)["instances"][1]["status"] == "Unknown"
+    assert create(ledger)["orphaned"] == []  # the group is free at once
+
+
 def test_renewing_the_lease_keeps_the_group(ledger):
     deployment = create(ledger, lease_seconds=0)
     new_expiry = ledger.renew_lease(deployment["deployment_id"], owner="carol@ctl", lease_seconds=600)

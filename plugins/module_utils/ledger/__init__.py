@@ -97,6 +97,10 @@ class LedgerError(Exception):
         self.message = message
 
 
+class DeploymentSettledError(LedgerError):
+    """A controller wrote to a deployment that was settled elsewhere (forced stop, marked an orphan): it no longer owns it."""
+
+
 class LedgerMissingError(LedgerError):
     """A read-only open found no ledger at the location (nothing was ever recorded there)."""
 
@@ -696,6 +700,21 @@ class Ledger:
             raise LedgerError("limit must be 0 (all) or more, got %s" % limit)
         return self._list(application, deployment_group, statuses, int(limit or 0), utc_now())
 
+    def abandon(self, deployment_id, status, error_code, message):
+        """Settle a deployment whose controller is gone or failed: the status and error, its in-progress instances Unknown and
+        its pending ones Skipped (a finished deployment keeps no instance in progress). False when it had finished already."""
+        check_status(status, TERMINAL_STATUSES, "final deployment")
+        return self._retrying("the end of deployment %s" % deployment_id, self._abandon, deployment_id, status, error_code,
+                              redact_url(message), utc_now())
+
+    def _require_unsettled(self, deployment_id, what):
+        current = self.get_deployment(deployment_id, include_instances=False)
+        if is_terminal(current["status"]):
+            error = current.get("error") or {}
+            raise DeploymentSettledError(
+                "deployment %s was settled elsewhere (%s%s), so this controller no longer owns it: %s was not recorded" % (
+                    deployment_id, current["status"], ": %s" % error.get("code") if error.get("code") else "", what))
+
     # -- instances and events
     def try_start_instance(self, deployment_id, instance_id, max_unhealthy):
         """Atomically admit an instance: True (now InProgress) when ``unhealthy < max_unhealthy``, else False.
@@ -707,7 +726,10 @@ class Ledger:
                               deployment_id, instance_id, int(max_unhealthy), utc_now())
 
     def finish_instance(self, deployment_id, instance_id, status, error_code=None, message=None, out_of_service=False, **extra):
-        """End an instance: Succeeded releases its ``unhealthy`` slot, Failed keeps it; Skipped/Unknown/Ready as given."""
+        """End an instance: Succeeded releases its ``unhealthy`` slot, Failed keeps it; Skipped/Unknown/Ready as given.
+
+        Raises DeploymentSettledError when the deployment was settled meanwhile (its controller lost it)."""
+        self._require_unsettled(deployment_id, "the end of instance %s" % instance_id)
         fields = dict(extra, error_code=error_code, message=message, out_of_service=out_of_service)
         changes, more = instance_changes(status, fields, utc_now(), finishing=True)
         self._retrying("the end of instance %s in deployment %s (%s)" % (instance_id, deployment_id, status), self._change_instance,
@@ -721,6 +743,7 @@ class Ledger:
 
     def record_events(self, deployment_id, instance_id, events):
         """Insert or replace lifecycle event records of one instance (by event name), in one write."""
+        self._require_unsettled(deployment_id, "the events of instance %s" % instance_id)
         records = normalize_events(events)
         if records:
             self._retrying("event%s %s of instance %s in deployment %s" % (
@@ -775,6 +798,9 @@ class Ledger:
         raise NotImplementedError
 
     def _try_start(self, deployment_id, instance_id, max_unhealthy, now):
+        raise NotImplementedError
+
+    def _abandon(self, deployment_id, status, error_code, message, now):
         raise NotImplementedError
 
     def _change_instance(self, deployment_id, instance_id, changes, extra):

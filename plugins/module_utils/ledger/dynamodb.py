@@ -476,11 +476,24 @@ class DynamoDBLedger(model.Ledger):
 
     def _orphan(self, summary, new_id, now):
         """Mark an orphaned deployment Failed (and its unfinished instances); False when it finished meanwhile."""
+        return self._settle_without_controller(summary, "Failed", "TIMEOUT", model.orphan_message(summary, new_id, now), now)
+
+    def _abandon(self, deployment_id, status, error_code, message, now):
+        summary = self._deployment(deployment_id)
+        if model.is_terminal(summary["status"]):
+            return False
+        if not self._settle_without_controller(summary, status, error_code, message, now):
+            return False
+        self._release_lock(summary["application"], summary["deployment_group"], deployment_id)
+        return True
+
+    def _settle_without_controller(self, summary, status, error_code, message, now):
+        """The status and error, unfinished instances Unknown / Skipped; False when the deployment finished meanwhile."""
         deployment_id = summary["deployment_id"]
         expr = _Expr()
         start = "%s = if_not_exists(%s, %s)" % (expr.name("start_time"), expr.name("start_time"), expr.value(summary.get("create_time") or now))
-        update = expr.update(sets={"status": "Failed", "error_code": "TIMEOUT", "complete_time": now, "lease_expires": None,
-                                   "error_message": model.orphan_message(summary, new_id, now)}, raw_sets=[start])
+        update = expr.update(sets={"status": status, "error_code": error_code, "complete_time": now, "lease_expires": None,
+                                   "error_message": message}, raw_sets=[start])
         try:
             self._update_item(_deployment_key(deployment_id), expr, update, condition=expr.terminal())
         except _ConditionFailed:

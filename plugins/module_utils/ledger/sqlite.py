@@ -349,16 +349,27 @@ class SQLiteLedger(model.Ledger):
 
     @staticmethod
     def _orphan(db, summary, new_id, now):
-        deployment_id = summary["deployment_id"]
+        SQLiteLedger._settle_rows(db, summary["deployment_id"], "Failed", "TIMEOUT", model.orphan_message(summary, new_id, now), now)
+
+    @staticmethod
+    def _settle_rows(db, deployment_id, status, error_code, message, now):
+        """Settle a deployment without its controller: unfinished instances Unknown / Skipped, the status and error."""
         db.execute("UPDATE instances SET status = 'Unknown', end_time = ?, message = COALESCE(message, ?) "
                    "WHERE deployment_id = ? AND status = 'InProgress'", (now, model.ORPHAN_INSTANCE_MESSAGE, deployment_id))
         db.execute("UPDATE instances SET status = 'Skipped', message = COALESCE(message, ?) "
                    "WHERE deployment_id = ? AND status = 'Pending'", (model.ORPHAN_SKIPPED_MESSAGE, deployment_id))
         failed = db.execute("SELECT COUNT(*) FROM instances WHERE deployment_id = ? AND status = 'Failed'",
                             (deployment_id,)).fetchone()[0]
-        db.execute("UPDATE deployments SET status = 'Failed', error_code = 'TIMEOUT', error_message = ?, complete_time = ?, "
+        db.execute("UPDATE deployments SET status = ?, error_code = ?, error_message = ?, complete_time = ?, "
                    "start_time = COALESCE(start_time, create_time), lease_expires = NULL, unhealthy = ? "
-                   "WHERE deployment_id = ?", (model.orphan_message(summary, new_id, now), now, failed, deployment_id))
+                   "WHERE deployment_id = ?", (status, error_code, message, now, failed, deployment_id))
+
+    def _abandon(self, deployment_id, status, error_code, message, now):
+        with self._write() as db:
+            if model.is_terminal(self._row(db, deployment_id)["status"]):
+                return False
+            self._settle_rows(db, deployment_id, status, error_code, message, now)
+            return True
 
     def _renew(self, deployment_id, owner, lease_expires, now):
         with self._write() as db:

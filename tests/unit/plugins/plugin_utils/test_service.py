@@ -48,6 +48,15 @@ class FakeLedger:
         if error_code:
             record["error"] = {"code": error_code, "message": error_message}
 
+    def abandon(self, deployment_id, status, error_code, message):
+        record = self.deployments[deployment_id]
+        if record["status"] in ("Succeeded", "Failed", "Stopped"):
+            return False
+        for instance in record["instances"]:
+            instance["status"] = {"InProgress": "Unknown", "Pending": "Skipped"}.get(instance["status"], instance["status"])
+        self.update_status(deployment_id, status, error_code, message)
+        return True
+
     def renew_lease(self, deployment_id, lease_seconds=300, owner=None):
         self.renewals += 1
 
