@@ -479,3 +479,24 @@ def test_a_stop_request_with_rollback_restores_the_touched_hosts(world, aws, fle
     assert rollback["status"] == "Succeeded" and rollback["revision"]["sha256"] == good["revision"]["sha256"]
     for host in bound.values():
         assert serving(world, host) == "sample-app 1.0.0"
+
+
+def test_appspec_warnings_show_and_the_deployment_root_can_be_moved(world, aws, fleet_hosts, tmp_path):
+    fleet(world, aws, 1, load_balancer=False)
+    rev = revision(tmp_path, "v1")
+    appspec = os.path.join(rev, "appspec.yml")
+    with open(appspec, encoding="utf-8") as handle:
+        text = handle.read()
+    # A script timeout over the hour CodeDeploy allows one lifecycle event: a warning, not an error.
+    text = text.replace("scripts/application_start.sh\n      timeout: 120", "scripts/application_start.sh\n      timeout: 3700")
+    with open(appspec, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    result = deploy(world, inventory(world, tmp_path, load_balancer=False), rev, ledger_path, check=True,
+                    deployment_root="/srv/cd-root", max_revisions=1)
+    shown = result.stdout + result.stderr
+    assert "[WARNING]" in shown and "add up to 3700 seconds" in shown, shown[-3000:]
+    (host,) = fleet_hosts[:1]
+    deployment_id = last_deployment(ledger_path)["deployment_id"]
+    assert world.fleet.ssh(host, "ls -d /srv/cd-root/*/%s/deployment-archive | wc -l" % deployment_id).strip() == "1"
+    assert world.fleet.ssh(host, "test -e /opt/codedeploy-agent/deployment-root && echo used || echo unused").strip() == "unused"
