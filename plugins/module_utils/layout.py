@@ -29,8 +29,9 @@ import os
 import shutil
 import tempfile
 
-DEFAULT_ROOT = "/opt/codedeploy-agent/deployment-root"
-DEFAULT_MAX_REVISIONS = 5
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_DEPLOYMENT_ROOT, DEFAULT_MAX_REVISIONS
+
+DEFAULT_ROOT = DEFAULT_DEPLOYMENT_ROOT
 
 INSTRUCTIONS_DIR = "deployment-instructions"
 DEPLOYMENT_LOGS_DIR = "deployment-logs"

@@ -268,6 +268,7 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_DEPLOYMENT_ROOT, DEFAULT_MAX_REVISIONS
 from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import HostDeployment, LifecycleError, HOST_EVENTS, os_error_text
 
 
@@ -290,8 +291,8 @@ def main():
             reuse_deployment=dict(type="str"),
             file_exists_behavior=dict(type="str", choices=["DISALLOW", "OVERWRITE", "RETAIN"], default="DISALLOW"),
             ignore_application_stop_failures=dict(type="bool", default=False),
-            deployment_root=dict(type="path", default="/opt/codedeploy-agent/deployment-root"),
-            max_revisions=dict(type="int", default=5),
+            deployment_root=dict(type="path", default=DEFAULT_DEPLOYMENT_ROOT),
+            max_revisions=dict(type="int", default=DEFAULT_MAX_REVISIONS),
             keep_bundle=dict(type="bool", default=False),
             release_host_lock=dict(type="bool", default=True),
             host_lock_wait=dict(type="int", default=300),
