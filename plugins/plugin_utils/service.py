@@ -23,7 +23,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import deployme
 from ansible_collections.rollout.codedeploy.plugins.module_utils import revision_source
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms, watch_alarms
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
-from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
+from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import ORPHAN_INSTANCE_MESSAGE, ORPHAN_SKIPPED_MESSAGE, LedgerError
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
@@ -444,12 +444,21 @@ class DeploymentService(object):
         if force or gone:
             why = "forced by %s" % (requested_by or "an operator") if force else "its controller (%s) is no longer running" % current.get("owner")
             message = "stopped without its controller: %s. Hosts it was deploying may be half-way; redeploy or roll back." % why
+            self._close_instances(deployment_id)
             self.ledger.update_status(deployment_id, "Stopped", "MANUAL_STOP", message)
             return {"changed": True, "deployment_id": deployment_id, "status": "Stopped",
                     "msg": "%s is Stopped (MANUAL_STOP) and its group unlocked: %s" % (deployment_id, why)}
         self.ledger.request_stop(deployment_id, rollback=rollback, requested_by=requested_by)
         return {"changed": True, "deployment_id": deployment_id, "status": current["status"],
                 "msg": "asked %s to stop after its current batch%s" % (deployment_id, " and roll back" if rollback else "")}
+
+    def _close_instances(self, deployment_id):
+        """Settled without its controller: what it never started is Skipped, what it left running is Unknown."""
+        for instance in self.ledger.get_deployment(deployment_id, include_instances=True).get("instances") or []:
+            if instance["status"] == "Pending":
+                self.ledger.set_instance(deployment_id, instance["instance_id"], "Skipped", message=ORPHAN_SKIPPED_MESSAGE)
+            elif instance["status"] == "InProgress":
+                self.ledger.finish_instance(deployment_id, instance["instance_id"], "Unknown", message=ORPHAN_INSTANCE_MESSAGE)
 
 
 def controller_gone(owner, hostname=None):
