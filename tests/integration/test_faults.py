@@ -426,3 +426,49 @@ def test_a_killed_main_process_leaves_no_worker_deploying(world, aws, fleet_host
     assert registered(aws, arn) == set(web)
     for host in web.values():
         assert serving(world, host) == "sample-app 2.0.0"
+
+
+def _delete_every_version(aws, bucket, key):
+    versions = aws.s3.list_object_versions(Bucket=bucket, Prefix=key)
+    for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        aws.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+    assert not {k for k in ("Versions", "DeleteMarkers") if aws.s3.list_object_versions(Bucket=bucket, Prefix=key).get(k)}
+
+
+def test_an_s3_object_removed_after_planning_does_not_matter(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    bucket, key, bundle = aws.bucket("releases"), "sample-app/slow.tgz", str(tmp_path / "slow.tgz")
+    subprocess.run(["tar", "-czf", bundle, "-C", _slow_revision(tmp_path, "slow", "1.0.0", 4), "."], check=True)
+    with open(bundle, "rb") as handle:
+        aws.s3.put_object(Bucket=bucket, Key=key, Body=handle.read())
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": "s3://%s/%s" % (bucket, key), "codedeploy_ledger": ledger_path})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = _wait_until_out_of_rotation(ledger_path)
+    _delete_every_version(aws, bucket, key)  # while the first host runs its hooks; the second has not downloaded anything yet
+    gone_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    out = running.communicate(timeout=300)[0]
+    assert running.returncode == 0, out[-3000:]
+
+    deployment = ledgers.open_ledger(ledger_path).get_deployment(_ids(ledger_path)[-1])
+    assert deployment["status"] == "Succeeded" and not deployment["error"] and not deployment["lease_expires"], deployment
+    assert deployment["revision"]["location"].startswith("s3://releases/sample-app/slow.tgz")
+    assert {i["instance_id"]: i["status"] for i in deployment["instances"]} == {i: "Succeeded" for i in web}
+    for instance in deployment["instances"]:
+        download = next(e for e in instance["events"] if e["event"] == "DownloadBundle")
+        assert download["status"] == "Succeeded" and "unpacked" in download["message"], download
+        assert not instance["out_of_service"]
+    later = next(i for i in deployment["instances"] if i["instance_id"] != first["instance_id"])
+    # The second host got the bundle after the object was gone: from the controller's cache, S3 was not read again.
+    assert next(e for e in later["events"] if e["event"] == "DownloadBundle")["start"] >= gone_at
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 1.0.0"
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=bucket)
+
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"
