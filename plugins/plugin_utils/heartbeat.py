@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+#: How often the heartbeat looks for its controller between two renewals (seconds).
+WATCH = 1.0
 _HERE = os.path.abspath(__file__)
 # .../ansible_collections/rollout/codedeploy/plugins/plugin_utils/heartbeat.py -> the folder holding ansible_collections
 _COLLECTIONS_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_HERE))))))
@@ -61,8 +63,19 @@ def beat(ledger, deployment_id, owner, lease_seconds, controller_pid, sleep=time
                 return "controller gone"
         except LedgerError:
             pass  # a busy or briefly unreachable ledger: try again next round; the lease has slack for that
-        sleep(interval_for(lease_seconds))
+        if not _wait(interval_for(lease_seconds), controller_pid, sleep, is_alive):
+            return "controller gone"
     return "limit"
+
+
+def _wait(seconds, controller_pid, sleep, is_alive):
+    """Sleep until the next renewal, looking for the controller every WATCH seconds; False as soon as it is gone."""
+    while seconds > 0:
+        sleep(min(WATCH, seconds))
+        seconds -= WATCH
+        if not is_alive(controller_pid):
+            return False
+    return True
 
 
 def start(ledger_location, aws, deployment_id, owner, lease_seconds, controller_pid):

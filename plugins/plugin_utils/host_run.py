@@ -78,7 +78,8 @@ class HostRun(object):
         events, failed, blocked = self._steps()
         status = "Failed" if failed else "Succeeded"
         unrecorded = self._finish(status, failed, blocked)
-        self._renew()
+        if self._controller_alive():
+            self._renew()  # a worker whose controller is gone does not hold the group for it
         self._notify("InstanceFailure" if failed else "InstanceSuccess")
         result = {"changed": True, "deployment_id": plan.deployment_id, "instance_id": instance, "status": status, "events": events,
                   "out_of_service": bool(failed and blocked)}

@@ -1,7 +1,9 @@
 """Faults end in a defined state (docs/reliability.md's fault matrix): each test asserts the deployment's status and
 error code, what the hosts run, the load balancer's registrations and the group's lock, then deploys again."""
+import glob
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -10,6 +12,7 @@ import pytest
 from world import paths
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import heartbeat
 
 from test_deploy import _first_host_done, _slow_revision, _wait_for, deploy, registered, revision, serving
 
@@ -343,6 +346,127 @@ def test_a_full_disk_fails_the_host_with_a_plain_message(world, aws, fleet_hosts
     assert not [i for i in deployment["instances"] if i["status"] in ("InProgress", "Pending")]
     # Space is freed: the next deployment succeeds everywhere and every host is back in rotation.
     world.fleet.ssh(full, "rm -f /opt/codedeploy-agent/filler")
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"
+
+
+def _children(pid):
+    """The child processes of ``pid`` (Ansible's forked workers)."""
+    found = set()
+    for path in glob.glob("/proc/%d/task/*/children" % pid):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                found.update(int(child) for child in handle.read().split())
+        except OSError:
+            pass
+    return found
+
+
+def _processes_with(needle, where="cmdline"):
+    """The live processes whose /proc/<pid>/<where> contains ``needle`` (zombies are gone)."""
+    found = set()
+    for path in glob.glob("/proc/[0-9]*/%s" % where):
+        pid = int(path.split("/")[2])
+        try:
+            with open(path, "rb") as handle:
+                if needle.encode() in handle.read() and heartbeat.alive(pid):
+                    found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_a_killed_main_process_leaves_no_worker_deploying(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 6), "codedeploy_ledger": ledger_path})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = _wait_until_out_of_rotation(ledger_path)
+    workers = _children(running.pid)
+    deployment_id = ledgers.open_ledger(ledger_path).list_deployments(limit=1)[0]["deployment_id"]
+    beating = _processes_with(deployment_id, "environ") & _processes_with("heartbeat.py")
+    assert workers and len(beating) == 1, (workers, beating)
+    os.kill(running.pid, signal.SIGKILL)  # the main process only: its workers run in sessions of their own and live on
+    running.wait()
+    assert _processes_with(inventory), "the worker deploying the first host outlives its controller"
+    _wait_for(lambda: not {p for p in beating if heartbeat.alive(p)}, "the heartbeat to see its controller gone", limit=5)
+    lease = ledgers.open_ledger(ledger_path).get_deployment(deployment_id, include_instances=False)["lease_expires"]
+
+    # The worker finishes its current module run, sees its controller gone and stops before AllowTraffic.
+    _wait_for(lambda: not {p for p in workers if heartbeat.alive(p)} and not _processes_with(inventory),
+              "the workers of the killed controller to exit", limit=60)
+    held = ledgers.open_ledger(ledger_path).get_deployment(deployment_id)
+    assert held["status"] == "InProgress" and not held["lease_expired"], held  # its lease still holds the group...
+    assert held["lease_expires"] == lease  # ...but nothing renews it any more
+    instances = {i["instance_id"]: i for i in held["instances"]}
+    gone = instances[victim["instance_id"]]
+    assert gone["status"] == "Failed" and gone["error_code"] == "CONTROLLER_GONE" and gone["out_of_service"], gone
+    assert [e["event"] for e in gone["events"]][-2:] == ["BeforeAllowTraffic", "AllowTraffic"], gone["events"]
+    assert gone["events"][-1]["status"] == "Failed" and "stopped before AllowTraffic" in gone["events"][-1]["message"]
+    others = [i for i in web if i != victim["instance_id"]]
+    assert [instances[i]["status"] for i in others] == ["Pending"]  # no other host was started
+    assert registered(aws, arn) == set(others)  # the first host was not registered again
+    assert serving(world, web[victim["instance_id"]]) == "sample-app 1.0.0" and serving(world, web[others[0]]) == ""
+    lock = "/opt/codedeploy-agent/deployment-root/.rollout-host.lock"
+    assert world.fleet.ssh(web[victim["instance_id"]], "cat %s" % lock).strip() == "", "the stopped worker freed the host"
+
+    stopped = _playbook(world, "stop.yml", inventory, {"deployment_id": deployment_id, "codedeploy_ledger": ledger_path})
+    assert stopped.returncode == 0 and "is no longer running" in stopped.stdout, stopped.stdout[-3000:]
+    record = ledgers.open_ledger(ledger_path).get_deployment(deployment_id)
+    assert record["status"] == "Stopped" and record["error"]["code"] == "MANUAL_STOP" and not record["lease_expires"], record
+    assert {i["instance_id"]: i["status"] for i in record["instances"]} == dict({victim["instance_id"]: "Failed"}, **{i: "Skipped" for i in others})
+
+    again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert ledgers.open_ledger(ledger_path).get_deployment(_ids(ledger_path)[-1], include_instances=False)["status"] == "Succeeded"
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 2.0.0"
+
+
+def _delete_every_version(aws, bucket, key):
+    versions = aws.s3.list_object_versions(Bucket=bucket, Prefix=key)
+    for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        aws.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+    assert not {k for k in ("Versions", "DeleteMarkers") if aws.s3.list_object_versions(Bucket=bucket, Prefix=key).get(k)}
+
+
+def test_an_s3_object_removed_after_planning_does_not_matter(world, aws, fleet_hosts, tmp_path):
+    web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
+    ledger_path = str(tmp_path / "ledger.sqlite3")
+    bucket, key, bundle = aws.bucket("releases"), "sample-app/slow.tgz", str(tmp_path / "slow.tgz")
+    subprocess.run(["tar", "-czf", bundle, "-C", _slow_revision(tmp_path, "slow", "1.0.0", 4), "."], check=True)
+    with open(bundle, "rb") as handle:
+        aws.s3.put_object(Bucket=bucket, Key=key, Body=handle.read())
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
+        "deployment_group": "web_production", "revision": "s3://%s/%s" % (bucket, key), "codedeploy_ledger": ledger_path})]
+    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = _wait_until_out_of_rotation(ledger_path)
+    _delete_every_version(aws, bucket, key)  # while the first host runs its hooks; the second has not downloaded anything yet
+    gone_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    out = running.communicate(timeout=300)[0]
+    assert running.returncode == 0, out[-3000:]
+
+    deployment = ledgers.open_ledger(ledger_path).get_deployment(_ids(ledger_path)[-1])
+    assert deployment["status"] == "Succeeded" and not deployment["error"] and not deployment["lease_expires"], deployment
+    assert deployment["revision"]["location"].startswith("s3://releases/sample-app/slow.tgz")
+    assert {i["instance_id"]: i["status"] for i in deployment["instances"]} == {i: "Succeeded" for i in web}
+    for instance in deployment["instances"]:
+        download = next(e for e in instance["events"] if e["event"] == "DownloadBundle")
+        assert download["status"] == "Succeeded" and "unpacked" in download["message"], download
+        assert not instance["out_of_service"]
+    later = next(i for i in deployment["instances"] if i["instance_id"] != first["instance_id"])
+    # The second host got the bundle after the object was gone: from the controller's cache, S3 was not read again.
+    assert next(e for e in later["events"] if e["event"] == "DownloadBundle")["start"] >= gone_at
+    assert registered(aws, arn) == set(web)
+    for host in web.values():
+        assert serving(world, host) == "sample-app 1.0.0"
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=bucket)
+
     again = deploy(world, inventory, revision(tmp_path, "v2", "2.0.0"), ledger_path)
     assert again.returncode == 0, again.stdout[-3000:]
     assert registered(aws, arn) == set(web)

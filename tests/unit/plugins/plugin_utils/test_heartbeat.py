@@ -67,3 +67,11 @@ def test_a_controller_that_dies_during_a_renewal_gets_its_lease_handed_back(tmp_
     assert heartbeat.beat(book, deployment_id, "me", 60, 123, is_alive=lambda pid: next(answers), sleep=lambda s: None, limit=3) \
         == "controller gone"
     assert book.get_deployment(deployment_id, include_instances=False)["lease_expired"]
+
+
+def test_a_controller_that_dies_between_renewals_ends_the_heartbeat_within_a_watch(tmp_path):
+    book, deployment_id = _open(tmp_path, lease=300)
+    naps, answers = [], iter([True, True, True, False])
+    assert heartbeat.beat(book, deployment_id, "me", 300, 123, is_alive=lambda pid: next(answers), sleep=naps.append, limit=3) \
+        == "controller gone"
+    assert naps == [heartbeat.WATCH, heartbeat.WATCH]  # not the whole 60 s until the next renewal

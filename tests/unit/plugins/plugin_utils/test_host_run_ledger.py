@@ -97,3 +97,14 @@ def test_settle_names_an_instance_left_in_progress_without_a_result():
     ledger.try_start_instance(plan.deployment_id, "i-1", 1)
     outcome = service(ledger).settle(plan)
     assert outcome["status"] == "Failed" and outcome["unrecorded"] == ["web-1 (InProgress, no result from its task)"]
+
+
+def test_a_worker_whose_controller_is_gone_stops_frees_the_host_and_does_not_renew():
+    ledger, plan = _open()
+    ran, released, alive = [], [], iter([True])  # alive when admitted, gone before the first step
+    result = HostRun(service(ledger), plan, "web-1", lambda events: ran.append(events) or _events(events),
+                     controller_alive=lambda: next(alive, False), release_host=lambda: released.append(True)).run()
+    assert ran == [] and released == [True] and ledger.renewals == 0
+    assert result["failed"] and result["error_code"] == "CONTROLLER_GONE" and "does not go on alone" in result["msg"]
+    instance = ledger.deployments[plan.deployment_id]["instances"][0]
+    assert instance["status"] == "Failed" and instance["error_code"] == "CONTROLLER_GONE"

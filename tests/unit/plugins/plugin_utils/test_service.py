@@ -1,6 +1,7 @@
 """The deployment service driven with a fake ledger and fake AWS clients: no world, no boto3 calls."""
 import pytest
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError, controller_gone
@@ -53,12 +54,22 @@ class FakeLedger:
         if record["status"] in ("Succeeded", "Failed", "Stopped"):
             return False
         for instance in record["instances"]:
-            instance["status"] = {"InProgress": "Unknown", "Pending": "Skipped"}.get(instance["status"], instance["status"])
+            if instance["status"] == "InProgress":
+                instance.update(status="Unknown", message=instance.get("message") or ledgers.ORPHAN_INSTANCE_MESSAGE)
+            elif instance["status"] == "Pending":
+                instance.update(status="Skipped", message=instance.get("message") or ledgers.ORPHAN_SKIPPED_MESSAGE)
         self.update_status(deployment_id, status, error_code, message)
         return True
 
     def renew_lease(self, deployment_id, lease_seconds=300, owner=None):
         self.renewals += 1
+
+    def set_instance(self, deployment_id, instance_id, status, **fields):
+        instance = next(i for i in self.deployments[deployment_id]["instances"] if i["instance_id"] == instance_id)
+        instance.update(fields, status=status)
+
+    def finish_instance(self, deployment_id, instance_id, status, **fields):
+        self.set_instance(deployment_id, instance_id, status, **fields)
 
     def request_stop(self, deployment_id, rollback=False, requested_by=None):
         self.deployments[deployment_id]["stop_request"] = {"rollback": rollback, "requested_by": requested_by}
@@ -270,6 +281,16 @@ def test_a_forced_stop_settles_at_once_and_unlocks():
     record = ledger.deployments[plan.deployment_id]
     assert result["status"] == "Stopped" and record["status"] == "Stopped" and record["error"]["code"] == "MANUAL_STOP"
     assert "forced by ops@desk" in record["error"]["message"] and not ledger.active("production")
+
+
+def test_a_stop_without_its_controller_leaves_no_instance_pending_or_in_progress():
+    ledger = FakeLedger()
+    plan = service(ledger).open(request(), HOSTS, SETTINGS).plan
+    _finish_hosts(ledger, plan, ["Failed", "InProgress", "Pending", "Pending"])
+    service(ledger).request_stop(plan.deployment_id, requested_by="ops@desk", force=True)
+    statuses = [i["status"] for i in ledger.deployments[plan.deployment_id]["instances"]]
+    assert statuses == ["Failed", "Unknown", "Skipped", "Skipped"]
+    assert "before this instance's turn" in ledger.deployments[plan.deployment_id]["instances"][2]["message"]
 
 
 def test_a_stop_for_a_dead_local_controller_needs_no_force(monkeypatch):
