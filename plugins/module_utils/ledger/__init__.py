@@ -708,12 +708,16 @@ class Ledger:
                               redact_url(message), utc_now())
 
     def _require_unsettled(self, deployment_id, what):
-        current = self.get_deployment(deployment_id, include_instances=False)
-        if is_terminal(current["status"]):
-            error = current.get("error") or {}
+        status, error_code = self._status(deployment_id)
+        if is_terminal(status):
             raise DeploymentSettledError(
                 "deployment %s was settled elsewhere (%s%s), so this controller no longer owns it: %s was not recorded" % (
-                    deployment_id, current["status"], ": %s" % error.get("code") if error.get("code") else "", what))
+                    deployment_id, status, ": %s" % error_code if error_code else "", what))
+
+    def _status(self, deployment_id):
+        """(status, error code) of a deployment; backends read just these two fields."""
+        current = self.get_deployment(deployment_id, include_instances=False)
+        return current["status"], (current.get("error") or {}).get("code")
 
     # -- instances and events
     def try_start_instance(self, deployment_id, instance_id, max_unhealthy):

@@ -478,6 +478,12 @@ class DynamoDBLedger(model.Ledger):
         """Mark an orphaned deployment Failed (and its unfinished instances); False when it finished meanwhile."""
         return self._settle_without_controller(summary, "Failed", "TIMEOUT", model.orphan_message(summary, new_id, now), now)
 
+    def _status(self, deployment_id):
+        item = self._get(_deployment_key(deployment_id), projection=("status", "error_code"))
+        if item is None:
+            raise model.LedgerError(model.missing_message(deployment_id, self.location))
+        return item["status"], item.get("error_code")
+
     def _abandon(self, deployment_id, status, error_code, message, now):
         summary = self._deployment(deployment_id)
         if model.is_terminal(summary["status"]):

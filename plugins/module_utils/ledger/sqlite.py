@@ -364,6 +364,13 @@ class SQLiteLedger(model.Ledger):
                    "start_time = COALESCE(start_time, create_time), lease_expires = NULL, unhealthy = ? "
                    "WHERE deployment_id = ?", (status, error_code, message, now, failed, deployment_id))
 
+    def _status(self, deployment_id):
+        with self._read() as db:
+            row = db.execute("SELECT status, error_code FROM deployments WHERE deployment_id = ?", (deployment_id,)).fetchone()
+        if row is None:
+            raise model.LedgerError(model.missing_message(deployment_id, self.location))
+        return row["status"], row["error_code"]
+
     def _abandon(self, deployment_id, status, error_code, message, now):
         with self._write() as db:
             if model.is_terminal(self._row(db, deployment_id)["status"]):
