@@ -153,6 +153,7 @@ MSG_NO_YAML = ("The Python library PyYAML is required to read the application sp
                "install it with 'pip install PyYAML' or the python3-yaml system package.")
 MSG_NOT_UTF8 = "The application specification file is not UTF-8 text: {0}"
 MSG_UNREADABLE = "The application specification file cannot be read: {0}"
+MSG_TOO_DEEP = "The application specification file is nested too deeply to be read."
 
 
 class AppSpecError(Exception):
@@ -466,6 +467,10 @@ def parse_appspec(text, source=None, allowed_events=None, os_family="linux"):
             raise reader.error(MSG_NOT_MAPPING.format(_describe(root.value)), line=root.line,
                                hint="write the AppSpec as 'key: value' lines, starting with 'version: 0.0' and 'os: linux'")
         return _parse_document(reader, root, allowed_events, os_family)
+    except RecursionError:
+        # PyYAML composes and constructs nodes recursively: thousands of nested '[' or '{' exhaust the stack.
+        raise AppSpecError(MSG_TOO_DEEP, source=source,
+                           hint="an AppSpec needs only a few levels of nesting; look for unclosed or repeated '[' or '{'")
     finally:
         loader.dispose()
 
