@@ -99,7 +99,7 @@ def test_yaml_punctuation_and_control_characters(tokens):
 
 def _mutate(lines, data):
     lines = list(lines)
-    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+    for _step in range(data.draw(st.integers(min_value=1, max_value=4))):
         index = data.draw(st.integers(min_value=0, max_value=len(lines) - 1)) if lines else 0
         action = data.draw(st.sampled_from(["delete", "duplicate", "swap_type", "huge", "nest", "indent", "replace",
                                             "control"]))
@@ -113,12 +113,14 @@ def _mutate(lines, data):
             lines.insert(index, line)
         elif action == "swap_type" and ":" in line:
             key = line.split(":", 1)[0]
-            lines[index] = "%s: %s" % (key, data.draw(st.sampled_from(["[]", "{}", "[1, 2]", "{a: 1}", "null", "true",
-                                                                        "3.5", "-7", "''", "!!binary aGk="])))
+            swapped = data.draw(st.sampled_from(["[]", "{}", "[1, 2]", "{a: 1}", "null", "true", "3.5", "-7", "''",
+                                                 "!!binary aGk="]))
+            lines[index] = "%s: %s" % (key, swapped)
         elif action == "huge" and ":" in line:
             key = line.split(":", 1)[0]
-            lines[index] = "%s: %s" % (key, data.draw(st.sampled_from(["9" * 400, "1e999", "-1e999", ".nan", ".inf",
-                                                                        "0x7fffffffffffffffff", "1_000_000"])))
+            huge = data.draw(st.sampled_from(["9" * 400, "1e999", "-1e999", ".nan", ".inf", "0x7fffffffffffffffff",
+                                              "1_000_000"]))
+            lines[index] = "%s: %s" % (key, huge)
         elif action == "nest":
             depth = data.draw(st.integers(min_value=1, max_value=60))
             lines[index] = line + " " + "[" * depth + "]" * depth if ":" in line else line
@@ -153,8 +155,8 @@ SETTING_KEYS = st.one_of(st.sampled_from(GROUP_KEYS + ["deployment_groups", "key
                          st.text(max_size=6), st.integers(), st.booleans(), st.none())
 SETTING_TREES = st.recursive(SCALARS, lambda children: st.one_of(
     st.lists(children, max_size=4), st.dictionaries(SETTING_KEYS, children, max_size=5)), max_leaves=20)
-GROUP_SPECS = st.one_of(st.none(), SETTING_TREES, st.dictionaries(st.sampled_from(GROUP_KEYS or ["region"]),
-                                                                    SETTING_TREES, max_size=5))
+GROUP_SPECS = st.one_of(st.none(), SETTING_TREES,
+                        st.dictionaries(st.sampled_from(GROUP_KEYS), SETTING_TREES, max_size=5))
 APPLICATIONS = st.one_of(
     SETTING_TREES,
     st.dictionaries(st.one_of(st.text(max_size=6), st.integers()), st.one_of(
