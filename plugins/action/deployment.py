@@ -6,7 +6,6 @@ The logic lives there; see docs/design.md."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import traceback
 
@@ -18,7 +17,7 @@ from ansible_collections.rollout.codedeploy.plugins.modules.deployment import DO
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract, heartbeat
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.argspec import check_arguments, spec_from_documentation
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, PlanError
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError, group_hosts
 
 SPEC = spec_from_documentation(DOCUMENTATION)
 ACTION = "rollout.codedeploy.deployment"
@@ -70,7 +69,6 @@ class ActionModule(ActionBase):
         plugin_groups = task_vars.get("codedeploy_deployment_groups") or {}
         # The group first: its settings decide which deployment configs are known.
         name = contract.deployment_group(args.get("deployment_group"), groups, plugin_groups)
-        from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import group_hosts
         hosts, settings = group_hosts(name, groups, task_vars.get("hostvars") or {}, plugin_groups)
         request = contract.start_request(args, settings, groups, plugin_groups)
         params = check_arguments(SPEC, _present(args, request), ACTION)
@@ -99,7 +97,7 @@ class ActionModule(ActionBase):
             book = None  # check mode before the first deployment: nothing recorded yet
 
         def keep_alive(plan):
-            heartbeat.start(plan.ledger, settings, plan.deployment_id, plan.owner, plan.lease_seconds, _controller_pid())
+            heartbeat.start(plan.ledger, settings, plan.deployment_id, plan.owner, plan.lease_seconds, ledgers.worker_parent_pid() or os.getpid())
         return DeploymentService(book, aws_access.AwsAccess(settings), owner=self._owner(task_vars),
                                  bundle_cache=params.get("bundle_cache"), heartbeat=keep_alive)
 
@@ -122,15 +120,6 @@ def reported_results(plan, task_vars):
         if isinstance(result, dict) and result.get("ledger_unrecorded"):
             found[host] = result
     return found
-
-
-def _controller_pid():
-    """The ansible-playbook process this worker belongs to (this process outside a worker)."""
-    try:
-        parent = multiprocessing.parent_process()
-    except Exception:  # pylint: disable=broad-except
-        parent = None
-    return parent.pid if parent is not None and parent.pid else os.getpid()
 
 
 def _present(args, request):

@@ -21,16 +21,20 @@ IDLE_LIMIT = 2.0
 POLL = 0.3
 
 
+def failed_record(event, message):
+    """The ledger record of an event that failed before the host could say anything about it."""
+    now = utc_now()
+    return {"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
+            "message": message, "log_tail": ""}
+
+
 def unreachable_outcome(host, deployment_id, events, why):
     """The outcome of a slice of host events that never ran because the host could not be reached."""
     event = events[0] if events else "the next event"
     span = event if len(events) < 2 else "%s (the host was running %s through %s)" % (event, events[0], events[-1])
-    now = utc_now()
     message = "%s was unreachable at %s in %s: %s. Check that the host is up and reachable over SSH." % (host, span, deployment_id, why)
-    record = {"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
-              "message": message, "log_tail": ""}
     return {"failed": True, "unreachable": True, "failed_event": event, "error_code": "HOST_UNREACHABLE", "msg": message,
-            "events": [record]}
+            "events": [failed_record(event, message)]}
 
 
 def _explained(outcome, events, host):
@@ -41,11 +45,8 @@ def _explained(outcome, events, host):
     detail = (str(detail).strip().splitlines() or ["no message"])[-1]
     event = outcome.get("failed_event") or (events[0] if events else "the next event")
     message = outcome.get("msg") or "the lifecycle module failed on %s during %s: %s" % (host, event, detail)
-    now = utc_now()
-    record = {"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
-              "message": message, "log_tail": ""}
     return dict(outcome, msg=message, failed_event=event, error_code=outcome.get("error_code") or "UnknownError",
-                events=outcome.get("events") or [record])
+                events=outcome.get("events") or [failed_record(event, message)])
 
 
 class HostRun(object):
@@ -176,12 +177,10 @@ class HostRun(object):
 
     def _gone(self, step):
         event = step[0] if isinstance(step, list) else step
-        now = utc_now()
         message = "the controller (ansible-playbook) of %s stopped before %s on %s; this worker does not go on alone" % (
             self.plan.deployment_id, event, self.host)
         return {"failed": True, "failed_event": event, "error_code": "CONTROLLER_GONE", "msg": message,
-                "events": [{"event": event, "status": "Failed", "start": now, "end": now, "duration": 0.0, "error_code": "UnknownError",
-                            "message": message, "log_tail": ""}]}
+                "events": [failed_record(event, message)]}
 
     # ------------------------------------------------------------------ ledger writes that must not lose the host's outcome
     def _record(self, events):

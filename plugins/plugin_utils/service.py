@@ -15,15 +15,18 @@ unit tests drive it with fakes. Any error after the deployment was opened settle
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import appspec as appspec_rules
-from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
 from ansible_collections.rollout.codedeploy.plugins.module_utils import deployment_config as configs
 from ansible_collections.rollout.codedeploy.plugins.module_utils import revision_source
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms, watch_alarms
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import heartbeat
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
@@ -62,6 +65,13 @@ def group_hosts(group_name, groups, hostvars, all_settings):
         hosts.append({"host": name, "instance_id": host_vars.get("codedeploy_instance_id") or name,
                       "zone": host_vars.get("codedeploy_availability_zone")})
     return hosts, settings
+
+
+def group_names(settings, inventory_group):
+    """(application, deployment group name, group id) from the group's settings; the inventory group name stands in for
+    any the settings lack."""
+    return (settings.get("application") or inventory_group, settings.get("name") or inventory_group,
+            settings.get("id") or inventory_group)
 
 
 def effective_options(settings, request):
@@ -110,14 +120,10 @@ def fetch_revision(revision, aws, cache=revision_source.DEFAULT_CACHE):
     except revision_source.RevisionError as exc:
         raise ServiceError(exc.message, getattr(exc, "code", None) or "INVALID_REVISION")
     try:
-        text, member = fetched.get("appspec_text"), fetched.get("appspec_member")
-        if text is None:
-            text, member = bundles.read_appspec(fetched["bundle"])
-        spec, warnings = appspec_rules.parse_appspec(text, source="%s:%s" % (fetched["location"], member))
+        # fetch read the AppSpec while checking the archive: no second pass over the bundle.
+        spec, warnings = appspec_rules.parse_appspec(fetched["appspec_text"], source="%s:%s" % (fetched["location"], fetched["appspec_member"]))
     except appspec_rules.AppSpecError as exc:
         raise ServiceError("revision %s has an invalid appspec: %s" % (fetched["location"], exc.message), "INVALID_REVISION")
-    except bundles.BundleError as exc:
-        raise ServiceError("revision %s cannot be used: %s" % (fetched["location"], exc.message), "INVALID_REVISION")
     return fetched, spec, list(warnings or [])
 
 
@@ -148,12 +154,11 @@ class DeploymentService(object):
     def open(self, request, hosts, settings, check_mode=False):
         """Plan and open a deployment for the checked ``request`` (contract.start_request) to ``hosts`` of the group."""
         strategy = strategies.for_group(settings)
-        request = dict(request, settings=settings)
         options = effective_options(settings, request)
-        revision, spec, warnings = self._revision(request)
+        revision, spec, warnings = self._revision(request, settings)
         if request.get("only_hosts"):
             hosts = [h for h in hosts if h["host"] in request["only_hosts"]]
-        application, group_name = settings.get("application") or request["deployment_group"], settings.get("name") or request["deployment_group"]
+        application, group_name, _group_id = group_names(settings, request["deployment_group"])
         history = self.ledger.instance_history(application, group_name, [h["instance_id"] for h in hosts]) if self.ledger else {}
         last = self.ledger.last_successful(application, group_name) if self.ledger else None
         if options["update_outdated_instances_only"]:
@@ -186,7 +191,7 @@ class DeploymentService(object):
             message += ". Marked Failed (TIMEOUT) the deployment(s) %s whose controller stopped without finishing" % ", ".join(orphaned)
         return Opening(plan, message, warnings, orphaned)
 
-    def _revision(self, request):
+    def _revision(self, request, settings):
         """The revision record, its appspec and warnings: fetched, or (rollback) the one an earlier deployment left on the hosts."""
         if not request.get("reuse_deployment"):
             fetched, spec, warnings = self._fetch(request["revision"], self.aws, self.bundle_cache)
@@ -195,7 +200,7 @@ class DeploymentService(object):
             raise ServiceError("there is no ledger yet, so there is no deployment %s to roll back to" % request["reuse_deployment"],
                                "DEPLOYMENT_DOES_NOT_EXIST")
         earlier = self.ledger.get_deployment(request["reuse_deployment"], include_instances=False)
-        self._check_same_group(earlier, request)
+        self._check_same_group(earlier, request, settings)
         revision = dict(earlier.get("revision") or {})
         revision["bundle"], revision["fallback"] = self._fallback_bundle(revision)
         return revision, revision.get("appspec") or {}, []
@@ -218,11 +223,10 @@ class DeploymentService(object):
                 revision.get("location"), fetched.get("sha256"), revision.get("sha256"))
         return fetched["bundle"], "its source %s, fetched again" % revision.get("location")
 
-    def _check_same_group(self, earlier, request):
+    @staticmethod
+    def _check_same_group(earlier, request, settings):
         """A rollback may only reuse a deployment of the same application and deployment group."""
-        settings = request.get("settings") or {}
-        group = settings.get("name") or request["deployment_group"]
-        application = settings.get("application") or request["deployment_group"]
+        application, group, _group_id = group_names(settings, request["deployment_group"])
         if (earlier.get("application"), earlier.get("deployment_group")) != (application, group):
             raise ServiceError(
                 "deployment %s belongs to %s/%s, not to %s/%s (inventory group %s): a rollback can only go back to a deployment of "
@@ -238,9 +242,10 @@ class DeploymentService(object):
         by_host = {h["host"]: h for h in hosts}
         target_groups, classic_elbs = strategy.load_balancers(settings)
         group = request["deployment_group"]
+        application, group_name, group_id = group_names(settings, group)
         return Plan(
-            strategy=strategy.name, application=settings.get("application") or group, deployment_group=settings.get("name") or group,
-            deployment_group_id=settings.get("id") or group, inventory_group=group,
+            strategy=strategy.name, application=application, deployment_group=group_name, deployment_group_id=group_id,
+            inventory_group=group,
             hosts=list(planned.hosts), serial=list(planned.serial) or [1], batches=[list(b) for b in planned.batches],
             bake_after=list(planned.bake_after), instances={name: by_host[name]["instance_id"] for name in planned.hosts},
             zones={name: by_host[name].get("zone") for name in planned.hosts}, minimum=planned.minimum, max_unhealthy=len(hosts) - planned.minimum,
@@ -453,19 +458,10 @@ class DeploymentService(object):
 
 def controller_gone(owner, hostname=None):
     """True when ``owner`` names an ansible-playbook process on this machine that no longer runs."""
-    import os
-    import re
-    import socket
     found = re.match(r"^(\S+) pid (\d+) on (\S+) ", owner or "")
     if not found or found.group(3) != (hostname or socket.gethostname()):
         return False
-    try:
-        os.kill(int(found.group(2)), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # it exists but belongs to another user
-    return False
+    return not heartbeat.alive(int(found.group(2)))
 
 
 def _runs(last, sha256):
@@ -480,11 +476,6 @@ def _rollback_event(deployment):
         code = (deployment.get("error") or {}).get("code")
         return "DEPLOYMENT_STOP_ON_ALARM" if code == "ALARM_ACTIVE" else "DEPLOYMENT_STOP_ON_REQUEST"
     return None
-
-
-def public_settings(settings):
-    from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings as strip
-    return strip(settings)
 
 
 def preview_message(plan, group, fleet_size):

@@ -247,7 +247,7 @@ def _program(pid):
     return words[0] if words else None
 
 
-def _parent_pid():
+def worker_parent_pid():
     """The pid of the process that started this one with multiprocessing (an Ansible worker's parent), or None."""
     try:
         parent = multiprocessing.parent_process()
@@ -264,7 +264,7 @@ def controller_owner(awx_job_id=None, parent_pid=None):
     ``awx_job_id`` (the ``awx_job_id`` or ``tower_job_id`` variable under AWX/Tower) adds
     ``, AWX job J``.  ``parent_pid`` overrides the detected parent (for tests).
     """
-    parent = parent_pid if parent_pid is not None else _parent_pid()
+    parent = parent_pid if parent_pid is not None else worker_parent_pid()
     host = socket.gethostname()
     if parent:
         owner = "%s pid %d on %s (user %s)" % (_program(parent) or "ansible-playbook", parent, host, _user())
