@@ -36,6 +36,32 @@ def _playbook(world, name, inventory, extra):
     return world.ansible(["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, name), "-e", json.dumps(extra)], check=False)
 
 
+def _deploy_in_background(world, inventory, ledger_path, rev, quiet=False, new_session=False, **extra):
+    """``ansible-playbook rollout.codedeploy.deploy`` to web_production, started and left running (stdout+stderr piped unless quiet)."""
+    extra_vars = dict({"deployment_group": "web_production", "revision": rev, "codedeploy_ledger": ledger_path}, **extra)
+    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps(extra_vars)]
+    output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else \
+        {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    return subprocess.Popen(args, env=world.env(), cwd=paths.REPO, start_new_session=new_session, **output)
+
+
+def _wait_until_out_of_rotation(ledger_path):
+    """The first instance that is InProgress after its BlockTraffic succeeded (its hooks are running)."""
+    def check():
+        try:
+            book = ledgers.open_ledger(ledger_path)
+            latest = book.list_deployments(limit=1)
+            deployment = book.get_deployment(latest[0]["deployment_id"]) if latest else None
+        except ledgers.LedgerError:
+            return None
+        for instance in (deployment or {}).get("instances") or []:
+            blocked = any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded" for e in instance.get("events") or [])
+            if instance["status"] == "InProgress" and blocked:
+                return instance
+        return None
+    return _wait_for(check, "a host to be out of rotation and running its hooks")
+
+
 def test_a_rollback_to_another_groups_deployment_touches_nothing(world, aws, fleet_hosts, tmp_path):
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
@@ -58,10 +84,8 @@ def test_a_rollback_to_another_groups_deployment_touches_nothing(world, aws, fle
 def test_a_killed_controller_is_stopped_without_waiting_for_its_lease(world, aws, fleet_hosts, tmp_path):
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 3), "codedeploy_ledger": ledger_path})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    running = _deploy_in_background(world, inventory, ledger_path, _slow_revision(tmp_path, "slow", "1.0.0", 3), quiet=True,
+                                    new_session=True)
     try:
         orphan = _wait_for(_first_host_done(ledger_path), "the first host to finish")
     finally:
@@ -107,10 +131,7 @@ def test_a_forced_stop_settles_a_deployment_held_elsewhere(world, aws, fleet_hos
 def test_a_hook_longer_than_the_lease_keeps_the_group_locked(world, aws, fleet_hosts, tmp_path):
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 6), "codedeploy_ledger": ledger_path,
-        "codedeploy_lease_seconds": 2})]
-    first = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = _deploy_in_background(world, inventory, ledger_path, _slow_revision(tmp_path, "slow", "1.0.0", 6), codedeploy_lease_seconds=2)
 
     def running():
         try:
@@ -136,23 +157,8 @@ def _killed_mid_hook(world, aws, tmp_path, config):
     """Deploy a slow revision to two web hosts and kill the first host while its ApplicationStart sleeps."""
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 6), "codedeploy_ledger": ledger_path,
-        "deployment_config": config})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def in_application_start():
-        try:
-            deployments = ledgers.open_ledger(ledger_path).list_deployments(limit=1)
-            deployment = ledgers.open_ledger(ledger_path).get_deployment(deployments[0]["deployment_id"]) if deployments else None
-        except ledgers.LedgerError:
-            return None
-        for instance in (deployment or {}).get("instances") or []:
-            blocked = any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded" for e in instance.get("events") or [])
-            if instance["status"] == "InProgress" and blocked:
-                return instance
-        return None
-    victim_instance = _wait_for(in_application_start, "a host to be out of rotation and running its hooks")
+    running = _deploy_in_background(world, inventory, ledger_path, _slow_revision(tmp_path, "slow", "1.0.0", 6), deployment_config=config)
+    victim_instance = _wait_until_out_of_rotation(ledger_path)
     victim = web[victim_instance["instance_id"]]
     time.sleep(1.5)  # inside the 6 s ApplicationStart
     world.fleet.kill(victim)
@@ -241,30 +247,11 @@ def test_a_rollback_without_archive_or_source_touches_nothing(world, aws, fleet_
         assert world.fleet.ssh(host, "ls -d /opt/codedeploy-agent/deployment-root/*/%s 2>/dev/null | wc -l" % rollback["deployment_id"]).strip() == "0"
 
 
-def _wait_until_out_of_rotation(ledger_path):
-    """The first instance that is InProgress after its BlockTraffic succeeded (its hooks are running)."""
-    def check():
-        try:
-            book = ledgers.open_ledger(ledger_path)
-            latest = book.list_deployments(limit=1)
-            deployment = book.get_deployment(latest[0]["deployment_id"]) if latest else None
-        except ledgers.LedgerError:
-            return None
-        for instance in (deployment or {}).get("instances") or []:
-            blocked = any(e["event"] == "BlockTraffic" and e["status"] == "Succeeded" for e in instance.get("events") or [])
-            if instance["status"] == "InProgress" and blocked:
-                return instance
-        return None
-    return _wait_for(check, "a host to be out of rotation and running its hooks")
-
-
 def test_aws_that_stops_answering_fails_the_host_within_the_timeout(world, aws, fleet_hosts, tmp_path):
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 4), "codedeploy_ledger": ledger_path,
-        "codedeploy_aws_read_timeout": 2, "codedeploy_aws_connect_timeout": 2})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = _deploy_in_background(world, inventory, ledger_path, _slow_revision(tmp_path, "slow", "1.0.0", 4),
+                                    codedeploy_aws_read_timeout=2, codedeploy_aws_connect_timeout=2)
     victim = _wait_until_out_of_rotation(ledger_path)
     world.moto.pause()
     started = time.monotonic()
@@ -297,10 +284,8 @@ def test_a_failed_deregistration_stops_the_host_before_anything_is_installed(wor
     with open(os.path.join(v1, "scripts", "before_block_traffic.sh"), "a", encoding="utf-8") as handle:
         handle.write("sleep 4\n")  # BeforeBlockTraffic runs the previous revision's script: v1's, during the next deployment
     deploy(world, inventory, v1, ledger_path, check=True)
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": revision(tmp_path, "v2", "2.0.0"), "codedeploy_ledger": ledger_path,
-        "codedeploy_aws_read_timeout": 2, "codedeploy_aws_connect_timeout": 2})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = _deploy_in_background(world, inventory, ledger_path, revision(tmp_path, "v2", "2.0.0"),
+                                    codedeploy_aws_read_timeout=2, codedeploy_aws_connect_timeout=2)
 
     def second_started():
         try:
@@ -382,9 +367,7 @@ def _processes_with(needle, where="cmdline"):
 def test_a_killed_main_process_leaves_no_worker_deploying(world, aws, fleet_hosts, tmp_path):
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 6), "codedeploy_ledger": ledger_path})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = _deploy_in_background(world, inventory, ledger_path, _slow_revision(tmp_path, "slow", "1.0.0", 6), quiet=True)
     victim = _wait_until_out_of_rotation(ledger_path)
     workers = _children(running.pid)
     deployment_id = ledgers.open_ledger(ledger_path).list_deployments(limit=1)[0]["deployment_id"]
@@ -442,9 +425,7 @@ def test_an_s3_object_removed_after_planning_does_not_matter(world, aws, fleet_h
     subprocess.run(["tar", "-czf", bundle, "-C", _slow_revision(tmp_path, "slow", "1.0.0", 4), "."], check=True)
     with open(bundle, "rb") as handle:
         aws.s3.put_object(Bucket=bucket, Key=key, Body=handle.read())
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": "s3://%s/%s" % (bucket, key), "codedeploy_ledger": ledger_path})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = _deploy_in_background(world, inventory, ledger_path, "s3://%s/%s" % (bucket, key))
     first = _wait_until_out_of_rotation(ledger_path)
     _delete_every_version(aws, bucket, key)  # while the first host runs its hooks; the second has not downloaded anything yet
     gone_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

@@ -1,16 +1,10 @@
 """A controller that lost its deployment stops writing and stops deploying (docs/reliability.md)."""
-import json
-import os
-import subprocess
-
 import pytest
-
-from world import paths
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 
 from test_deploy import _slow_revision, deploy, registered, revision, serving
-from test_faults import PLAYBOOKS, _playbook, _two_groups, _wait_until_out_of_rotation
+from test_faults import _deploy_in_background, _playbook, _two_groups, _wait_until_out_of_rotation
 
 pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 
@@ -18,9 +12,7 @@ pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 def test_a_force_stop_mid_host_stops_the_controller_and_the_next_deploy_restores(world, aws, fleet_hosts, tmp_path):
     web, _api, arn, inventory = _two_groups(world, aws, tmp_path)
     ledger_path = str(tmp_path / "ledger.sqlite3")
-    args = ["ansible-playbook", "-i", inventory, os.path.join(PLAYBOOKS, "deploy.yml"), "-e", json.dumps({
-        "deployment_group": "web_production", "revision": _slow_revision(tmp_path, "slow", "1.0.0", 5), "codedeploy_ledger": ledger_path})]
-    running = subprocess.Popen(args, env=world.env(), cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = _deploy_in_background(world, inventory, ledger_path, _slow_revision(tmp_path, "slow", "1.0.0", 5))
     busy = _wait_until_out_of_rotation(ledger_path)
     deployment_id = ledgers.open_ledger(ledger_path).list_deployments(limit=1)[0]["deployment_id"]
 
