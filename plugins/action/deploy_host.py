@@ -16,6 +16,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as a
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 from ansible_collections.rollout.codedeploy.plugins.module_utils import lifecycle
 from ansible_collections.rollout.codedeploy.plugins.modules.deploy_host import DOCUMENTATION
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import haproxy_runtime
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.argspec import check_arguments, spec_from_documentation
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.host_run import HostRun, unreachable_outcome
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, PlanError
@@ -44,7 +45,8 @@ class ActionModule(LifecycleAction):
             if not plan.deploys:
                 raise PlanError("deployment is a plan that deploys nothing (%s)" % (plan.note or "no deployment id"))
             service = DeploymentService(ledgers.open_ledger(plan.ledger, aws=plan.aws),
-                                        aws_access.AwsAccess(aws_access.settings_from(plan.aws)))
+                                        aws_access.AwsAccess(aws_access.settings_from(plan.aws)),
+                                        runtimes=haproxy_runtime.factory(task_vars.get("hostvars") or {}))
             parent = os.getppid()
             host = task_vars.get("inventory_hostname")
             runner = HostRun(service, plan, host, lambda events: self._run_host_events(plan, events, task_vars, params.get("host_lock_wait")),

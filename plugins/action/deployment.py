@@ -14,7 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.modules.deployment import DOCUMENTATION
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract, heartbeat
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract, haproxy_runtime, heartbeat
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.argspec import check_arguments, spec_from_documentation
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, PlanError
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError, group_hosts
@@ -99,7 +99,8 @@ class ActionModule(ActionBase):
         def keep_alive(plan):
             heartbeat.start(plan.ledger, settings, plan.deployment_id, plan.owner, plan.lease_seconds, ledgers.worker_parent_pid() or os.getpid())
         return DeploymentService(book, aws_access.AwsAccess(settings), owner=self._owner(task_vars),
-                                 bundle_cache=params.get("bundle_cache"), heartbeat=keep_alive)
+                                 bundle_cache=params.get("bundle_cache"), heartbeat=keep_alive,
+                                 runtimes=haproxy_runtime.factory((task_vars or {}).get("hostvars") or {}))
 
     @staticmethod
     def _owner(task_vars):

@@ -35,6 +35,7 @@ import difflib
 import re
 import uuid
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils import haproxy
 from ansible_collections.rollout.codedeploy.plugins.module_utils.deployment_config import (
     DeploymentConfigError,
     resolve_config,
@@ -613,7 +614,7 @@ def _normalize_style(spec, has_load_balancer):
         traffic = has_load_balancer or kind == BLUE_GREEN
     if traffic and not has_load_balancer:
         raise SelectionError("deployment_style.traffic_control", "traffic control needs a load balancer, and "
-                             "load_balancer names none. Add load_balancer.target_groups or load_balancer.classic_elbs, "
+                             "load_balancer names none. Add load_balancer.target_groups, classic_elbs or haproxy_backends, "
                              "or set traffic_control: false")
     if kind == BLUE_GREEN and not traffic:
         raise SelectionError("deployment_style.traffic_control", "a BLUE_GREEN deployment reroutes traffic through a "
@@ -639,12 +640,16 @@ def _normalize_load_balancer(spec):
     if "target_group_pairs" in spec or "targetGroupPairInfoList" in spec:
         raise SelectionError("load_balancer.target_group_pairs", "target group pairs are for ECS deployments only. "
                              "Use target_groups for EC2/on-premises")
-    _check_keys(spec, ("target_groups", "classic_elbs"), "load_balancer")
+    _check_keys(spec, ("target_groups", "classic_elbs", "haproxy_backends"), "load_balancer")
     result = {}
     for key, what in (("target_groups", "target group"), ("classic_elbs", "Classic Load Balancer")):
         items = _list(spec.get(key), "load_balancer.%s" % key, "[web-tg]")
         result[key] = _unique_names(_names_list(items, "load_balancer.%s" % key, what), "load_balancer.%s" % key,
                                     what, MAX_LOAD_BALANCERS)
+    try:
+        result["haproxy_backends"] = haproxy.normalize_backends(spec.get("haproxy_backends"))
+    except haproxy.SettingError as exc:
+        raise SelectionError(exc.path, exc.problem, *exc.value)
     return result
 
 
@@ -829,7 +834,7 @@ def _normalize_group(application, name, spec, custom_configs, regions, default_r
     _check_keys(spec, GROUP_KEYS, "")
     selection = _normalize_selection(spec)
     load_balancer = _normalize_load_balancer(spec.get("load_balancer"))
-    has_load_balancer = bool(load_balancer["target_groups"] or load_balancer["classic_elbs"])
+    has_load_balancer = bool(load_balancer["target_groups"] or load_balancer["classic_elbs"] or load_balancer["haproxy_backends"])
     style = _normalize_style(spec.get("deployment_style"), has_load_balancer)
     if style["type"] == BLUE_GREEN:
         if selection["on_premises_tag_filters"] or selection["on_premises_tag_set"]:

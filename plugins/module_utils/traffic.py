@@ -53,6 +53,7 @@ import time
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import error_text
+from ansible_collections.rollout.codedeploy.plugins.module_utils.haproxy import HaproxyError
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -95,6 +96,7 @@ _LB_NOT_FOUND = frozenset(("LoadBalancerNotFound", "AccessPointNotFound", "Acces
 _INVALID_TARGET = frozenset(("InvalidTarget", "InvalidInstance", "InvalidEndPoint", "InvalidTargetException"))
 _BAD_INPUT = frozenset(("ValidationError", "InvalidParameterValue", "InvalidConfigurationRequest"))
 _CALL_RETRIES = 4
+_KINDS = ("target_groups", "classic_elbs", "haproxy_backends")
 
 
 class TrafficError(Exception):
@@ -307,8 +309,10 @@ class LoadBalancers(object):
     """
 
     def __init__(self, elbv2=None, elb=None, target_groups=(), classic_elbs=(), sleep=time.sleep,
-                 clock=time.monotonic, poll=2.0):
+                 clock=time.monotonic, poll=2.0, haproxy=(), haproxy_poll=0.5):
         self.elbv2 = elbv2
+        self.haproxy = list(haproxy or ())
+        self.haproxy_poll = float(haproxy_poll)
         self.elb = elb
         self._specs = [_target_group_spec(entry, index) for index, entry in enumerate(target_groups or ())]
         names = []
@@ -325,8 +329,10 @@ class LoadBalancers(object):
         self._groups = None
 
     # ------------------------------------------------------------------ resolution
-    def resolve(self):
-        """Resolve and check every target group and classic load balancer once; return the target groups.
+    def resolve(self, hosts=()):
+        """Resolve and check every target group, classic load balancer and HAProxy backend once; return the target groups.
+
+        ``hosts`` (inventory hostnames) are checked to have a server in every HAProxy backend.
 
         Each resolved group: ``{"key", "name", "arn", "port", "vpc", "target_type", "load_balancers",
         "health_check"}``.  Raises ELASTIC_LOAD_BALANCING_INVALID naming what is missing or wrong.
@@ -350,6 +356,11 @@ class LoadBalancers(object):
             if self.elb is None:
                 raise TrafficError("The deployment group has classic load balancers but no elb client was given to traffic control.")
             self._check_classic()
+        for backend in self.haproxy:
+            try:
+                backend.resolve(hosts)
+            except HaproxyError as exc:
+                raise TrafficError(exc.message, code=exc.code, load_balancer=backend.label)
         self._groups = groups
         return groups
 
@@ -504,8 +515,10 @@ class LoadBalancers(object):
                           LoadBalancerName=name).get("InstanceStates") or []
 
     # ------------------------------------------------------------------ block
-    def block(self, instance_id, timeout=300):
-        """BlockTraffic: deregister ``instance_id`` everywhere and wait until it is out (see the module docstring)."""
+    def block(self, instance_id, timeout=300, host=None):
+        """BlockTraffic: deregister ``instance_id`` everywhere and wait until it is out (see the module docstring).
+
+        ``host`` is the inventory hostname, which names the host's server in HAProxy backends (unless mapped)."""
         groups = self.resolve()
         start = self._clock()
         result = self._new_result(instance_id, BLOCK_TRAFFIC)
@@ -536,7 +549,8 @@ class LoadBalancers(object):
                        name, instance_id, LoadBalancerName=name, Instances=[{"InstanceId": instance_id}])
             entry.update(changed=True, state=item.get("State"), reason=item.get("ReasonCode"), description=item.get("Description"))
             pending.append(("classic", name, None))
-        result["changed"] = any(e["changed"] for kind in ("target_groups", "classic_elbs") for e in result[kind].values())
+        pending.extend(self._haproxy_start(result, "start_block", host or instance_id))
+        result["changed"] = any(e["changed"] for kind in _KINDS for e in result[kind].values())
         self._wait(result, pending, start, timeout, self._block_step)
         return result
 
@@ -569,7 +583,7 @@ class LoadBalancers(object):
         return classic_out(states, instance_id)
 
     # ------------------------------------------------------------------ allow
-    def allow(self, instance_id, timeout=300):
+    def allow(self, instance_id, timeout=300, host=None):
         """AllowTraffic: register ``instance_id`` everywhere and wait until it is healthy (see the module docstring)."""
         groups = self.resolve()
         start = self._clock()
@@ -598,7 +612,8 @@ class LoadBalancers(object):
             else:
                 entry.update(state=item.get("State"), reason=item.get("ReasonCode"), description=item.get("Description"))
             pending.append(("classic", name, None))
-        result["changed"] = any(e["changed"] for kind in ("target_groups", "classic_elbs") for e in result[kind].values())
+        pending.extend(self._haproxy_start(result, "start_allow", host or instance_id))
+        result["changed"] = any(e["changed"] for kind in _KINDS for e in result[kind].values())
         self._wait(result, pending, start, timeout, self._allow_step)
         for key, entry in result["target_groups"].items():
             if entry["reason"] == NOT_IN_USE:
@@ -641,13 +656,49 @@ class LoadBalancers(object):
     @staticmethod
     def _new_result(instance_id, action):
         return {"instance_id": instance_id, "action": action, "changed": False, "target_groups": {}, "classic_elbs": {},
-                "duration": 0.0, "waited": 0, "warnings": []}
+                "haproxy_backends": {}, "duration": 0.0, "waited": 0, "warnings": []}
+
+    # ------------------------------------------------------------------ HAProxy backends
+    def _haproxy_start(self, result, method, host):
+        """Send each HAProxy backend its first commands for ``host``; the pending items to poll."""
+        pending = []
+        for backend in self.haproxy:
+            for attempt in range(_CALL_RETRIES):
+                try:
+                    state = getattr(backend, method)(host)
+                    break
+                except HaproxyError as exc:
+                    if not exc.transient or attempt + 1 == _CALL_RETRIES:
+                        raise TrafficError(exc.message, code=exc.code, load_balancer=backend.label, instance_id=result["instance_id"])
+                    self._sleep(self.haproxy_poll * (attempt + 1))
+            result["haproxy_backends"][backend.label] = state["entry"]
+            pending.append(("haproxy", backend, state))
+        return pending
+
+    def _haproxy_step(self, result, item):
+        _kind, backend, state = item
+        step = backend.step_block if result["action"] == BLOCK_TRAFFIC else backend.step_allow
+        try:
+            done = step(state)
+        except HaproxyError as exc:
+            if exc.transient and self._clock() < state["deadline"]:
+                state["entry"]["check"] = exc.message  # HAProxy reloading or the link hiccuped: poll again
+                return False
+            raise TrafficError(exc.message, code=exc.code, load_balancer=backend.label, instance_id=result["instance_id"],
+                               state=exc.status, reason=exc.check)
+        if done and state.get("warning") and state["warning"] not in result["warnings"]:
+            result["warnings"].append(state["warning"])
+        return done
 
     def _wait(self, result, pending, start, timeout, step):
         instance_id = result["instance_id"]
-        deadline = start + float(timeout)
+        # HAProxy backends end their own waits (drain_timeout, up_timeout); the step's deadline leaves them room.
+        own = [float(item[2]["deadline"] - start) for item in pending if item[0] == "haproxy"]
+        timeout = max([float(timeout)] + [wait + 2 * self.haproxy_poll for wait in own])
+        deadline = start + timeout
         while pending:
-            pending = [item for item in pending if not step(result, item, instance_id)]
+            pending = [item for item in pending
+                       if not (self._haproxy_step(result, item) if item[0] == "haproxy" else step(result, item, instance_id))]
             result["waited"] += 1
             now = self._clock()
             result["duration"] = round(max(now - start, 0.0), 3)
@@ -655,7 +706,8 @@ class LoadBalancers(object):
                 break
             if now >= deadline:
                 raise self._timeout(result, pending, timeout)
-            self._sleep(max(min(self.poll, deadline - now), 0.0))
+            pause = self.haproxy_poll if any(item[0] == "haproxy" for item in pending) else self.poll
+            self._sleep(max(min(pause, deadline - now), 0.0))
         result["duration"] = round(max(self._clock() - start, 0.0), 3)
 
     def _timeout(self, result, pending, timeout):
@@ -664,6 +716,12 @@ class LoadBalancers(object):
         details = []
         first = None
         for kind, lb, _targets in pending:
+            if kind == "haproxy":
+                entry = result["haproxy_backends"][lb.label]
+                details.append("%s server %s is %s, last health check %s" % (lb.label, entry["server"], entry["status"], entry["check"]))
+                if first is None:
+                    first = (kind, lb, {"state": entry["status"], "reason": entry["check"]})
+                continue
             if kind == "tg":
                 entry = result["target_groups"][lb["key"]]
                 label = "target group %s" % lb["name"]
@@ -677,7 +735,9 @@ class LoadBalancers(object):
             if first is None:
                 first = (kind, lb, entry)
         kind, lb, entry = first
-        if action == BLOCK_TRAFFIC:
+        if kind == "haproxy":
+            hint = "HAProxy did not finish in time: check the backend's servers and their health checks, or raise drain_timeout/up_timeout."
+        elif action == BLOCK_TRAFFIC:
             hint = self._drain_hint(lb) if kind == "tg" else (
                 "The load balancer's connection draining takes longer than the traffic timeout; lower it or raise the timeout.")
         elif kind == "tg":
@@ -687,7 +747,7 @@ class LoadBalancers(object):
             hint = ("The instance does not pass the classic load balancer's health check: check the application, "
                     "or raise the traffic timeout.")
         message = "%s timed out after %s s on %s: %s. %s" % (action, _seconds(timeout), instance_id, "; ".join(details), hint)
-        name = lb["name"] if kind == "tg" else lb
+        name = lb["name"] if kind == "tg" else lb.label if kind == "haproxy" else lb
         return TrafficError(message, code=TIMEOUT, load_balancer=name, instance_id=instance_id,
                             state=entry.get("state"), reason=entry.get("reason"))
 

@@ -160,10 +160,15 @@ class HostRun(object):
         record = {"event": step, "status": "Succeeded", "start": started, "error_code": "Success", "message": "", "log_tail": ""}
         error = None
         try:
-            done = balancers.block(self.instance, timeout=timeout) if step == "BlockTraffic" else balancers.allow(self.instance, timeout=timeout)
-            names = sorted(list((done.get("target_groups") or {}).keys()) + list((done.get("classic_elbs") or {}).keys()))
-            verb = "deregistered from" if step == "BlockTraffic" else "registered and healthy in"
+            if step == "BlockTraffic":
+                done = balancers.block(self.instance, timeout=timeout, host=self.host)
+            else:
+                done = balancers.allow(self.instance, timeout=timeout, host=self.host)
+            names = sorted(name for kind in ("target_groups", "classic_elbs", "haproxy_backends") for name in (done.get(kind) or {}))
+            verb = "out of" if step == "BlockTraffic" else "in service in"
             record["message"] = "%s %s" % (verb, ", ".join(names) or "no load balancer")
+            if done.get("warnings"):
+                record["message"] += " (%s)" % "; ".join(done["warnings"])
         except TrafficError as exc:
             record.update(status="Failed", error_code=exc.code, message=exc.message)
             error = exc.message

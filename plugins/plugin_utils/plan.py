@@ -9,6 +9,7 @@ mapping ``Plan.to_dict()`` returns (Ansible facts must be JSON); every reader tu
 
 from __future__ import annotations
 
+from ansible_collections.rollout.codedeploy.plugins.module_utils.haproxy import longest_wait
 from ansible_collections.rollout.codedeploy.plugins.module_utils.lifecycle import needs_host
 
 FORMAT = 1
@@ -46,6 +47,7 @@ FIELDS = (
     ("steps", (), "each host's lifecycle: lists of host events and the controller's traffic steps"),
     ("target_groups", (), "target groups that traffic control uses"),
     ("classic_elbs", (), "classic load balancers that traffic control uses"),
+    ("haproxy_backends", (), "HAProxy backends that traffic control uses (normalized settings)"),
     ("triggers", (), "the group's triggers"),
     ("account_id", None, "the AWS account, for trigger messages"),
     ("aws", None, "AWS settings without secrets (region, endpoint_url, profile, timeouts)"),
@@ -58,7 +60,7 @@ FIELDS = (
 )
 NAMES = tuple(name for name, _default, _meaning in FIELDS)
 _DEFAULTS = {name: default for name, default, _meaning in FIELDS}
-_LISTS = ("hosts", "serial", "batches", "bake_after", "steps", "target_groups", "classic_elbs", "triggers")
+_LISTS = ("hosts", "serial", "batches", "bake_after", "steps", "target_groups", "classic_elbs", "haproxy_backends", "triggers")
 
 
 class PlanError(Exception):
@@ -131,7 +133,7 @@ class Plan(object):
 
     @property
     def controls_traffic(self):
-        return bool(self.target_groups or self.classic_elbs)
+        return bool(self.target_groups or self.classic_elbs or self.haproxy_backends)
 
     @property
     def is_rollback_from_archives(self):
@@ -177,7 +179,8 @@ class Plan(object):
         last = self.last_host_slice()
         args["release_host_lock"] = last is None or list(events) == last
         if not args["release_host_lock"]:
-            args["host_lock_hold"] = HOST_LOCK_HOLD
+            # The hold covers the controller's traffic step between two runs: HAProxy waits may be longer than 300 s.
+            args["host_lock_hold"] = max(HOST_LOCK_HOLD, int(longest_wait(self.haproxy_backends)) + 300)
         return args
 
     def last_host_slice(self):

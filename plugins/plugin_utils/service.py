@@ -141,8 +141,10 @@ class Opening(object):
 class DeploymentService(object):
     """One deployment's controller logic. ``ledger`` may be None only for a check-mode ``open`` before the first deployment."""
 
-    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None, heartbeat=None):
+    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None, heartbeat=None, runtimes=None):
         self.ledger = ledger
+        # runtime_api setting -> HAProxy runtime (plugin_utils/haproxy_runtime.py factory); None without HAProxy access.
+        self.runtimes = runtimes
         self.heartbeat = heartbeat  # called with the plan once the deployment runs: keeps its lease alive (plugin_utils/heartbeat.py)
         self.aws = aws
         self._fetch = fetch
@@ -240,7 +242,7 @@ class DeploymentService(object):
 
     def _plan(self, request, settings, strategy, options, revision, spec, hosts, planned):
         by_host = {h["host"]: h for h in hosts}
-        target_groups, classic_elbs = strategy.load_balancers(settings)
+        balancers = strategy.load_balancers(settings)
         group = request["deployment_group"]
         application, group_name, group_id = group_names(settings, group)
         return Plan(
@@ -253,7 +255,8 @@ class DeploymentService(object):
             bundle_type=revision.get("bundle_type"), source=revision.get("source"),
             revision_env=revision.get("env") or {}, reuse_deployment=request.get("reuse_deployment"), fallback=revision.get("fallback"),
             options=options,
-            steps=strategy.host_steps(bool(target_groups or classic_elbs)), target_groups=target_groups, classic_elbs=classic_elbs,
+            steps=strategy.host_steps(any(balancers.values())), target_groups=balancers["target_groups"],
+            classic_elbs=balancers["classic_elbs"], haproxy_backends=balancers["haproxy_backends"],
             triggers=settings.get("triggers") or [], aws=public_settings(request.get("aws")), ledger=request.get("ledger"),
             lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,
             deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"))
@@ -273,7 +276,7 @@ class DeploymentService(object):
         if plan.controls_traffic:
             from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import TrafficError
             try:
-                self.balancers(plan).resolve()
+                self.balancers(plan).resolve(plan.hosts)
             except TrafficError as exc:
                 self.ledger.update_status(plan.deployment_id, "Failed", exc.code, exc.message)
                 raise ServiceError("%s failed before any host was touched: %s" % (plan.deployment_id, exc.message), exc.code, settled=True)
@@ -303,10 +306,19 @@ class DeploymentService(object):
         """The plan's load balancers, or None without traffic control."""
         if not plan.controls_traffic:
             return None
-        from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import LoadBalancers
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import LoadBalancers, TrafficError
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.haproxy import Backend, HaproxyError
+        backends = []
+        for spec in plan.haproxy_backends:
+            if self.runtimes is None:
+                raise TrafficError("the deployment group has HAProxy backends but this controller step cannot reach HAProxy's runtime API.")
+            try:
+                backends.append(Backend(spec, self.runtimes(spec["runtime_api"]), time.monotonic))
+            except HaproxyError as exc:
+                raise TrafficError(exc.message, code=exc.code)
         return LoadBalancers(elbv2=self.aws.client("elbv2") if plan.target_groups else None,
                              elb=self.aws.client("elb") if plan.classic_elbs else None,
-                             target_groups=plan.target_groups, classic_elbs=plan.classic_elbs)
+                             target_groups=plan.target_groups, classic_elbs=plan.classic_elbs, haproxy=backends)
 
     def notifier(self, plan):
         if not plan.triggers:

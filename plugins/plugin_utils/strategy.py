@@ -25,7 +25,7 @@ class Strategy(object):
     name = None
 
     def load_balancers(self, settings):
-        """(target groups, classic ELBs) that the deployment's traffic control uses."""
+        """The load balancers the deployment's traffic control uses: ``{target_groups, classic_elbs, haproxy_backends}``."""
         raise NotImplementedError
 
     def host_steps(self, with_traffic):
@@ -45,10 +45,10 @@ class InPlace(Strategy):
 
     def load_balancers(self, settings):
         style = settings.get("deployment_style") or {}
-        if style.get("traffic_control") is False or style.get("option") == "WITHOUT_TRAFFIC_CONTROL":
-            return [], []
         balancers = settings.get("load_balancer") or {}
-        return list(balancers.get("target_groups") or []), list(balancers.get("classic_elbs") or [])
+        if style.get("traffic_control") is False or style.get("option") == "WITHOUT_TRAFFIC_CONTROL":
+            balancers = {}
+        return {key: list(balancers.get(key) or []) for key in ("target_groups", "classic_elbs", "haproxy_backends")}
 
     def host_steps(self, with_traffic):
         if not with_traffic:

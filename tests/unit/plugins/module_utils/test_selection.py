@@ -327,7 +327,7 @@ def test_defaults():
         "deployment_config": "CodeDeployDefault.OneAtATime",
         "deployment_configs": {},
         "deployment_style": {"type": "IN_PLACE", "deployment_option": "WITHOUT_TRAFFIC_CONTROL", "traffic_control": False},
-        "load_balancer": {"target_groups": [], "classic_elbs": []},
+        "load_balancer": {"target_groups": [], "classic_elbs": [], "haproxy_backends": []},
         "alarms": {"enabled": False, "names": [], "ignore_poll_alarm_failure": False},
         "auto_rollback": {"enabled": False, "events": []},
         "triggers": [],
@@ -357,7 +357,8 @@ def test_full_group():
         "on_premises_tag_filters": [{"key": "Role", "value": "web"}],
         "deployment_config": "TwoAtATime",
         "deployment_style": {"type": "IN_PLACE", "traffic_control": True},
-        "load_balancer": {"target_groups": ["web-tg", {"name": "web-tg-2"}], "classic_elbs": ["old-elb"]},
+        "load_balancer": {"target_groups": ["web-tg", {"name": "web-tg-2"}], "classic_elbs": ["old-elb"],
+                          "haproxy_backends": [{"backend": "web", "runtime_api": "10.0.0.5:9999", "drain_timeout": 30}]},
         "alarms": {"names": ["web-5xx"]},
         "auto_rollback": {"enabled": True},
         "triggers": [{"name": "ops", "target": "arn:aws:sns:us-east-1:123456789012:ops", "events": ["DeploymentFailure"]}],
@@ -368,7 +369,9 @@ def test_full_group():
     assert result["deployment_config"] == "TwoAtATime"
     assert result["deployment_configs"] == {"TwoAtATime": {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 2}}}
     assert result["deployment_style"] == {"type": "IN_PLACE", "deployment_option": "WITH_TRAFFIC_CONTROL", "traffic_control": True}
-    assert result["load_balancer"] == {"target_groups": ["web-tg", "web-tg-2"], "classic_elbs": ["old-elb"]}
+    assert result["load_balancer"] == {"target_groups": ["web-tg", "web-tg-2"], "classic_elbs": ["old-elb"], "haproxy_backends": [
+        {"backend": "web", "runtime_api": {"kind": "tcp", "address": "10.0.0.5", "port": 9999, "host": None, "socket": None},
+         "servers": {}, "drain_timeout": 30, "up_timeout": 300}]}
     assert result["alarms"] == {"enabled": True, "names": ["web-5xx"], "ignore_poll_alarm_failure": False}
     assert result["auto_rollback"] == {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
     assert result["triggers"][0]["events"] == ["DeploymentFailure"]
