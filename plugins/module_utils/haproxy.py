@@ -288,6 +288,14 @@ def out_of_rotation(row):
     return status_of(row) in ("MAINT", "DRAIN")
 
 
+def has_checks(row):
+    """True when HAProxy health-checks the server (``chkfail`` is empty for a server without checks, even in maintenance)."""
+    row = row or {}
+    if status_of(row) == "no check":
+        return False
+    return (row.get("chkfail") or "") != ""
+
+
 def up_verdict(row):
     """AllowTraffic for one server: ``"healthy"``, ``"waiting"`` or ``"no_check"``.
 
@@ -416,7 +424,7 @@ class Backend(object):
         if status in ("MAINT", "DRAIN"):
             if status == "MAINT":
                 self._send(command("state", self.name, server, "drain"), host)
-            if up_verdict(row) != "no_check":
+            if has_checks(row):
                 # Forget the health state from before the host left rotation: it must pass fresh checks.
                 self._send(command("health", self.name, server, "down"), host)
             self._send(command("state", self.name, server, "ready"), host)
