@@ -92,7 +92,8 @@ options:
         C(on_premises_tag_set), C(deployment_config) (a predefined name such as
         C(CodeDeployDefault.HalfAtATime) or a name from O(deployment_configs); default
         C(CodeDeployDefault.OneAtATime)), C(deployment_style) (C({type: IN_PLACE|BLUE_GREEN,
-        traffic_control: true|false})), C(load_balancer) (C({target_groups: [...], classic_elbs: [...]})),
+        traffic_control: true|false})), C(load_balancer) (C({target_groups: [...], classic_elbs: [...],
+        haproxy_backends: [{backend, runtime_api, servers, drain_timeout, up_timeout}]}), see docs/haproxy.md),
         C(alarms) (C({enabled, names, ignore_poll_alarm_failure})), C(auto_rollback)
         (C({enabled, events})), C(triggers) (C([{name, target, events}])), C(blue_green),
         C(file_exists_behavior), C(outdated_instances_strategy), C(deployment_group_id) (adopt an
