@@ -66,15 +66,19 @@ class Stage:
     """A deployment group behind the world's HAProxy (see the module docstring)."""
 
     def __init__(self, world, aws, tmp_path, hosts=4, via="haproxy", runtime="ssh", config="CodeDeployDefault.OneAtATime",
-                 auto_rollback=False):
+                 auto_rollback=False, traffic_control=True):
         self.world, self.aws, self.tmp = world, aws, str(tmp_path)
         self.via = via
         self.bound = world.launch_bound(aws, hosts, {"Role": "web"})  # {instance id: fleet host}
         self.names = {instance: host.name for instance, host in self.bound.items()}
         self.balancer = world.balancer
-        self.balancer.configure({BACKEND: [(host.name, host.address, 8080) for host in self.bound.values()]}, initial_state="maint")
+        # Without traffic control nothing would ever make a server ready: HAProxy's own checks decide alone.
+        self.balancer.configure({BACKEND: [(host.name, host.address, 8080) for host in self.bound.values()]},
+                                initial_state="maint" if traffic_control else "ready")
         self.ledger = os.path.join(self.tmp, "ledger.sqlite3")
         group = {"ec2_tag_filters": [{"key": "Role", "value": "web"}], "deployment_config": config, "file_exists_behavior": "OVERWRITE"}
+        if not traffic_control:
+            group["deployment_style"] = {"type": "IN_PLACE", "traffic_control": False}
         if auto_rollback:
             group["auto_rollback"] = {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
         self.inventories = []
