@@ -350,6 +350,9 @@ class Fleet:
         # A restarted host keeps its address but not its MAC: drop the bridge's stale ARP entry,
         # or the controller keeps sending to the old MAC for up to half a minute.
         run(["ip", "neigh", "flush", "to", host.address, "dev", BRIDGE], check=False)
+        # The balancer host sends to fleet hosts too (HAProxy's checks and requests): same stale entry there.
+        if self.balancer_host is not None and host is not self.balancer_host:
+            run(["ip", "-n", self.balancer_host.netns, "neigh", "flush", "to", host.address], check=False)
         run(["ip", "-n", host.netns, "addr", "add", "%s/%d" % (host.address, PREFIX_LEN), "dev", "eth0"])
         run(["ip", "-n", host.netns, "link", "set", "eth0", "up"])
         run(["ip", "-n", host.netns, "link", "set", "lo", "up"])
