@@ -36,6 +36,17 @@ def health(aws, arn, instance=None):
     return {d["Target"]["Id"]: (d["TargetHealth"]["State"], d["TargetHealth"].get("Reason")) for d in found}
 
 
+def states_until_unused(aws, arn, instance):
+    """Poll the target's state as the collection's BlockTraffic does, until ``unused``; return every state seen."""
+    states = []
+
+    def unused():
+        states.append(health(aws, arn, instance)[instance][0])
+        return states[-1] == "unused"
+    wait_for("moto to report %s unused" % instance, unused)
+    return states
+
+
 def two_servers(world, fleet_hosts, initial_state="ready"):
     hosts = fleet_hosts[:2]
     balancer = world.balancer
@@ -169,13 +180,7 @@ def test_the_mirror_makes_haproxy_follow_moto_and_a_rolling_restart_loses_no_req
         wait_for("traffic on both servers", lambda: all(s["stot"] > 20 for s in balancer.servers("web").values()))
         for instance, host in bound.items():
             aws.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 8080}])
-            states = []
-
-            def moved_on(instance=instance, states=states):
-                states.append(health(aws, arn, instance)[instance][0])
-                return states[-1] == "unused"
-            wait_for("moto to report %s unused" % instance, moved_on)
-            seen[instance] = states
+            seen[instance] = states_until_unused(aws, arn, instance)
             lb.stop_app(world.fleet, host)
             lb.start_app(world.fleet, host, host.name + "-v2")
             aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 8080}])

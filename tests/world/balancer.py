@@ -309,8 +309,8 @@ class TargetGroupMirror:
                 self._first.set()
                 if self._stop.wait(self.interval):
                     return
-        except Exception as exc:  # pylint: disable=broad-except  (handed to the test on exit)
-            self.error = exc
+        except Exception as exc:  # pylint: disable=broad-except
+            self.error = exc  # raised in the test's thread on exit
             self._first.set()
 
     def _poll(self):
