@@ -164,29 +164,39 @@ def moto_files(moto, kind):
     return found
 
 
-def test_the_mirror_makes_haproxy_follow_moto_and_a_rolling_restart_loses_no_request(world, aws, fleet_hosts):
-    """Deregister, wait for moto's ``unused`` (as the collection's BlockTraffic does), stop, start, register: one host at a time."""
+# Every GET / takes this long on the mirror tests' hosts, so a stop that does not wait for the drain cuts requests off.
+SLOW_MS = 200
+
+
+def mirrored_pair(world, aws):
+    """Two instances on fleet hosts in web-tg, and HAProxy's web backend with one server per instance (in maint)."""
     bound = world.launch_bound(aws, 2, {"Role": "web"})
     arn = aws.target_group("web-tg")
     aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8080} for i in bound])
     balancer = world.balancer
     balancer.configure({"web": [(i, h.address, 8080) for i, h in bound.items()]}, initial_state="maint")
+    return bound, arn, balancer
+
+
+def test_the_mirror_makes_haproxy_follow_moto_and_a_rolling_restart_loses_no_request(world, aws, fleet_hosts):
+    """Deregister, wait for moto's ``unused`` (as the collection's BlockTraffic does), stop, start, register: one host at a time."""
+    bound, arn, balancer = mirrored_pair(world, aws)
     hosts = list(bound.values())
     expected = {body(h) for h in hosts} | {body(h, "-v2") for h in hosts}
     seen = {}
-    with lb.serving(world.fleet, hosts), balancer.mirror_target_group(aws, arn, "web", {i: i for i in bound}) as mirror:
+    with lb.serving(world.fleet, hosts, delay_ms=SLOW_MS), balancer.mirror_target_group(aws, arn, "web", {i: i for i in bound}) as mirror:
         balancer.wait_up("web")
-        load = Load(balancer.url("web"), max_requests=20000, max_seconds=40, concurrency=4).start()
-        wait_for("traffic on both servers", lambda: all(s["stot"] > 20 for s in balancer.servers("web").values()))
+        load = Load(balancer.url("web"), max_requests=20000, max_seconds=40, concurrency=6).start()
+        wait_for("traffic on both servers", lambda: all(s["stot"] > 5 for s in balancer.servers("web").values()))
         for instance, host in bound.items():
             aws.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 8080}])
             seen[instance] = states_until_unused(aws, arn, instance)
             lb.stop_app(world.fleet, host)
-            lb.start_app(world.fleet, host, host.name + "-v2")
+            lb.start_app(world.fleet, host, host.name + "-v2", delay_ms=SLOW_MS)
             aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 8080}])
             balancer.wait_up("web", [instance])
             sent = load.sent
-            wait_for("traffic after %s is back" % instance, lambda sent=sent: load.sent > sent + 100)
+            wait_for("traffic after %s is back" % instance, lambda sent=sent: load.sent > sent + 20)
         result = load.stop()
     assert result.failed == 0, result.failures
     assert result.unexpected(expected) == []
@@ -200,6 +210,22 @@ def test_the_mirror_makes_haproxy_follow_moto_and_a_rolling_restart_loses_no_req
         assert body(host, "-v2") not in {r["body"] for r in result.between(end=back)}
     assert set(result.bodies) == expected
     assert not moto_files(world.moto, "watch")  # the mirror removed its marker on exit
+
+
+def test_stopping_a_host_while_moto_still_reports_it_draining_loses_requests(world, aws, fleet_hosts):
+    """The control for the mirror test: a stop that does not wait for ``unused`` cuts requests in flight off."""
+    bound, arn, balancer = mirrored_pair(world, aws)
+    instance, host = next(iter(bound.items()))
+    with lb.serving(world.fleet, list(bound.values()), delay_ms=1000), balancer.mirror_target_group(aws, arn, "web", {i: i for i in bound}):
+        balancer.wait_up("web")
+        load = Load(balancer.url("web"), max_requests=20000, max_seconds=20, concurrency=8).start()
+        wait_for("requests in flight on both servers", lambda: all(s["scur"] > 0 for s in balancer.servers("web").values()))
+        aws.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 8080}])
+        wait_for("moto to report draining", lambda: health(aws, arn, instance)[instance][0] == "draining")
+        lb.stop_app(world.fleet, host)
+        result = load.stop()
+    assert result.failed > 0
+    assert all(r["status"] == 502 or r["error"] for r in result.failures), result.failures
 
 
 class Quiet(http.server.BaseHTTPRequestHandler):

@@ -352,10 +352,36 @@ APP_PIDFILE = "/run/lbworld-app.pid"
 APP_LOG = "/var/log/lbworld-app.log"
 
 
-def start_app(fleet, host, version, port=8080):
+APP_WRAPPER = """\
+# Written by the rollout.codedeploy test world: the sample app, with GET / slowed down by LBWORLD_APP_DELAY_MS.
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server  # noqa: E402
+
+DELAY = float(os.environ.get("LBWORLD_APP_DELAY_MS", "0")) / 1000.0
+PLAIN_GET = server.Handler.do_GET
+
+
+def slow_get(self):
+    if DELAY and self.path.split("?", 1)[0] == "/":
+        time.sleep(DELAY)
+    PLAIN_GET(self)
+
+
+server.Handler.do_GET = slow_get
+sys.exit(server.main())
+"""
+
+
+def start_app(fleet, host, version, port=8080, delay_ms=0):
     """Run the sample app (examples/sample-app/app/server.py) on a fleet host; ``GET /`` answers ``sample-app <version>``.
 
     Started detached over SSH, as the sample revision's ApplicationStart hook does; returns its pid.
+    ``delay_ms`` makes every ``GET /`` take that long (``/health`` stays fast), so requests are in
+    flight long enough for a drain that does not wait for them to lose them.
     """
     with open(os.path.join(paths.SAMPLE_APP, "app", "server.py"), "rb") as handle:
         source = base64.b64encode(handle.read()).decode()
@@ -363,10 +389,11 @@ def start_app(fleet, host, version, port=8080):
         "set -e",
         "mkdir -p %s" % APP_DIR,
         "echo %s | base64 -d > %s/server.py" % (source, APP_DIR),
+        "echo %s | base64 -d > %s/slow.py" % (base64.b64encode(APP_WRAPPER.encode()).decode(), APP_DIR),
         "echo %s > %s/VERSION" % (_shell_word(version), APP_DIR),
         "rm -f %s" % APP_PIDFILE,
-        "cd / && SAMPLE_APP_PORT=%d SAMPLE_APP_PIDFILE=%s setsid -f python3 %s/server.py </dev/null >>%s 2>&1"
-        % (int(port), APP_PIDFILE, APP_DIR, APP_LOG),
+        "cd / && SAMPLE_APP_PORT=%d SAMPLE_APP_PIDFILE=%s LBWORLD_APP_DELAY_MS=%d setsid -f python3 %s/slow.py </dev/null >>%s 2>&1"
+        % (int(port), APP_PIDFILE, int(delay_ms), APP_DIR, APP_LOG),
         "n=0",
         "until [ -s %s ]; do n=$((n + 1)); [ $n -lt 100 ] || { tail -n 20 %s >&2; exit 1; }; sleep 0.05; done" % (APP_PIDFILE, APP_LOG),
         "cat %s" % APP_PIDFILE,
@@ -393,11 +420,11 @@ def _shell_word(text):
 
 
 @contextlib.contextmanager
-def serving(fleet, hosts, versions=None, port=8080):
+def serving(fleet, hosts, versions=None, port=8080, delay_ms=0):
     """Run the sample app on ``hosts`` for a block (version = host name unless ``versions`` says); stop it after."""
     try:
         for host in hosts:
-            start_app(fleet, host, (versions or {}).get(host.name, host.name), port)
+            start_app(fleet, host, (versions or {}).get(host.name, host.name), port, delay_ms)
         yield
     finally:
         for host in hosts:
