@@ -165,7 +165,7 @@ def moto_files(moto, kind):
 
 
 # Every GET / takes this long on the mirror tests' hosts, so a stop that does not wait for the drain cuts requests off.
-SLOW_MS = 200
+SLOW_MS = 500
 
 
 def mirrored_pair(world, aws):
