@@ -5,6 +5,7 @@ the controller reaches it at the same address. Every AWS call goes through boto3
 ``endpoint_url`` (or ``AWS_ENDPOINT_URL`` in the environment of ansible-playbook).
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import urllib.request
 import boto3
 from botocore.config import Config
 
+from world import paths
 from world.fleet import BRIDGE_ADDRESS, WORLDS, FleetError, ensure_bridge
+from world.moto_launch import DRAIN_DIR_ENV
 
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -25,7 +28,11 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 
 class Moto:
-    """One moto server process for a world."""
+    """One moto server process for a world.
+
+    The server runs through ``world.moto_launch``, which adds ALB-like draining for target groups
+    that a real load balancer mirrors (``watch``/``release``; see that module).
+    """
 
     def __init__(self, world, state_dir):
         self.world = world
@@ -33,16 +40,23 @@ class Moto:
         self.endpoint = "http://%s:%d" % (BRIDGE_ADDRESS, self.port)
         self.state_dir = state_dir
         self.pid_file = os.path.join(state_dir, "moto.pid")
+        self.drain_dir = os.path.join(state_dir, "drain")
 
     def start(self, timeout=30.0):
         self.stop()
         ensure_bridge()
         os.makedirs(self.state_dir, exist_ok=True)
-        server = os.path.join(os.path.dirname(sys.executable), "moto_server")
+        shutil.rmtree(self.drain_dir, ignore_errors=True)
+        os.makedirs(os.path.join(self.drain_dir, "watch"))
+        os.makedirs(os.path.join(self.drain_dir, "released"))
+        env = dict(os.environ)
+        env[DRAIN_DIR_ENV] = self.drain_dir
+        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+                                            + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         log = open(os.path.join(self.state_dir, "moto.log"), "ab")  # pylint: disable=consider-using-with
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [server, "-H", BRIDGE_ADDRESS, "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            [sys.executable, "-m", "world.moto_launch", "-H", BRIDGE_ADDRESS, "-p", str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd=paths.REPO, env=env)
         log.close()
         with open(self.pid_file, "w", encoding="utf-8") as handle:
             handle.write(str(proc.pid))
@@ -81,9 +95,32 @@ class Moto:
             os.killpg(int(handle.read().strip()), number)
 
     def reset(self):
-        """Forget every resource: each test starts from an empty AWS."""
+        """Forget every resource: each test starts from an empty AWS (draining targets and release markers too)."""
         req = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST", data=b"")
         with urllib.request.urlopen(req, timeout=10):
+            pass
+        released = os.path.join(self.drain_dir, "released")
+        shutil.rmtree(released, ignore_errors=True)
+        os.makedirs(released, exist_ok=True)
+
+    # ----------------------------------------------------------------- draining emulation (world.moto_launch)
+    def watch(self, target_group_name):
+        """Make deregistration in this target group drain as on an ALB (until ``release`` or the delay)."""
+        with open(os.path.join(self.drain_dir, "watch", target_group_name), "w", encoding="utf-8"):
+            pass
+
+    def unwatch(self, target_group_name):
+        """Back to moto's own behaviour for this group (deregistered targets are ``unused`` at once)."""
+        try:
+            os.unlink(os.path.join(self.drain_dir, "watch", target_group_name))
+        except FileNotFoundError:
+            pass
+
+    def release(self, target_group_name, target_id):
+        """Tell moto that the load balancer has no request in flight to a draining target any more."""
+        folder = os.path.join(self.drain_dir, "released", target_group_name)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, target_id), "w", encoding="utf-8"):
             pass
 
     def env(self):

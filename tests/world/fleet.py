@@ -40,7 +40,9 @@ WORLDS = {
     "dev2": ("y", 170, 5500),
     "dev3": ("z", 210, 5600),
 }
-MAX_HOSTS = 39
+MAX_HOSTS = 38
+# Index 39 of every world's block is its balancer host (``Fleet.start_balancer_host``), never a normal host.
+BALANCER_INDEX = 39
 # /usr comes first: a host's copy of /usr covers /usr/local too (same file system). Should
 # /usr/local be a mount of its own on some machine, it gets an overlay of its own, stacked after.
 PRIVATE_OVERLAYS = ("/usr", "/etc", "/var", "/opt", "/home", "/srv") + (("/usr/local",) if os.path.ismount("/usr/local") else ())
@@ -152,6 +154,22 @@ class Host:
         return "Host(%s, %s)" % (self.name, self.address)
 
 
+class BalancerHost(Host):
+    """The world's load-balancer host: built like a fleet host at index 39, named ``<world>-lb``.
+
+    It is never in ``Fleet.hosts``, so no EC2 instance is ever bound to it.
+    """
+
+    def __init__(self, world):
+        super().__init__(world, BALANCER_INDEX)
+        self.name = "%s-lb" % world
+        self.netns = "rcd-%s-lb" % world
+        self.veth = "rcd%slb" % WORLDS[world][0]
+
+    def __repr__(self):
+        return "BalancerHost(%s, %s)" % (self.name, self.address)
+
+
 class Fleet:
     """The hosts of one world. Not thread-safe; one owner process at a time."""
 
@@ -163,6 +181,7 @@ class Fleet:
         self.state = os.path.join(state_root or paths.STATE_ROOT, world)
         self.key_file = os.path.join(self.state, "id_ed25519")
         self.hosts = {}
+        self.balancer_host = None
 
     # ----------------------------------------------------------------- lifecycle
     def prepare(self):
@@ -204,6 +223,23 @@ class Fleet:
         self._save()
         return new
 
+    def start_balancer_host(self):
+        """Start the world's balancer host (once; later calls return it) and wait until its sshd answers."""
+        if self.balancer_host is None:
+            host = BalancerHost(self.world)
+            self._start_host(host)
+            self._wait_ssh([host])
+            self.balancer_host = host
+            self._save()
+        return self.balancer_host
+
+    def stop_balancer_host(self):
+        """Take the balancer host down (``cleanup`` removes it too, with everything else of the world)."""
+        if self.balancer_host is not None:
+            self._stop_host(self.balancer_host)
+            self.balancer_host = None
+            self._save()
+
     def restart(self, hosts):
         """Give hosts a fresh private filesystem (same name and address): a clean machine for the next test."""
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -222,9 +258,13 @@ class Fleet:
         """Stop every host of this world and remove its namespaces, links and state."""
         self.cleanup()
         self.hosts = {}
+        self.balancer_host = None
 
     def cleanup(self):
-        """Remove every namespace, veth, process and state file of this world, running or left over."""
+        """Remove every namespace, veth, process and state file of this world, running or left over.
+
+        The balancer host is covered by the same prefixes: ``rcd-<world>-lb`` and ``rcd<code>lb``.
+        """
         prefix = "rcd-%s-" % self.world
         namespaces = [line.split()[0] for line in run(["ip", "netns", "list"], check=False).splitlines()
                       if line.split() and line.split()[0].startswith(prefix)]
@@ -310,6 +350,9 @@ class Fleet:
         # A restarted host keeps its address but not its MAC: drop the bridge's stale ARP entry,
         # or the controller keeps sending to the old MAC for up to half a minute.
         run(["ip", "neigh", "flush", "to", host.address, "dev", BRIDGE], check=False)
+        # The balancer host sends to fleet hosts too (HAProxy's checks and requests): same stale entry there.
+        if self.balancer_host is not None and host is not self.balancer_host:
+            run(["ip", "-n", self.balancer_host.netns, "neigh", "flush", "to", host.address], check=False)
         run(["ip", "-n", host.netns, "addr", "add", "%s/%d" % (host.address, PREFIX_LEN), "dev", "eth0"])
         run(["ip", "-n", host.netns, "link", "set", "eth0", "up"])
         run(["ip", "-n", host.netns, "link", "set", "lo", "up"])
@@ -384,7 +427,8 @@ class Fleet:
     def _save(self):
         with open(os.path.join(self.state, "fleet.json"), "w", encoding="utf-8") as handle:
             json.dump({"world": self.world, "key_file": self.key_file, "owner": os.getpid(),
-                       "hosts": [h.as_dict() for h in sorted(self.hosts.values(), key=lambda h: h.index)]}, handle, indent=2)
+                       "hosts": [h.as_dict() for h in sorted(self.hosts.values(), key=lambda h: h.index)],
+                       "balancer": self.balancer_host.as_dict() if self.balancer_host else None}, handle, indent=2)
 
     @classmethod
     def load(cls, world="test", state_root=None):
@@ -399,6 +443,9 @@ class Fleet:
             host = Host(world, item["index"])
             host.pid = item["pid"]
             fleet.hosts[host.index] = host
+        if data.get("balancer"):
+            fleet.balancer_host = BalancerHost(world)
+            fleet.balancer_host.pid = data["balancer"]["pid"]
         return fleet
 
 

@@ -9,7 +9,9 @@ import yaml
 
 from world import paths
 from world.aws import ADDRESS_TAG, REGION, Moto, Resources
+from world.balancer import Balancer
 from world.fleet import Fleet
+from world.load import Load
 
 
 class World:
@@ -19,6 +21,7 @@ class World:
         self.name = name
         self.fleet = Fleet(name)
         self.moto = Moto(name, self.fleet.state)
+        self._balancer = None
 
     # ----------------------------------------------------------------- lifecycle
     def start(self, hosts):
@@ -31,8 +34,24 @@ class World:
         return self
 
     def stop(self):
+        if self._balancer is not None:
+            self._balancer.stop()
+            self._balancer = None
         self.moto.stop()
         self.fleet.stop()
+
+    # ----------------------------------------------------------------- real traffic
+    @property
+    def balancer(self):
+        """The world's HAProxy (``world.balancer.Balancer``), its host started on first use (about 0.2 s)."""
+        if self._balancer is None or self.fleet.balancer_host is None:
+            self._balancer = Balancer(self.fleet)
+        return self._balancer
+
+    @staticmethod
+    def load(url, **options):
+        """A bounded load generator on ``url`` (``world.load.Load``; not started)."""
+        return Load(url, **options)
 
     @classmethod
     def attach(cls, name):

@@ -1,0 +1,150 @@
+"""Start moto's server with ALB-like target draining for the target groups the harness mirrors.
+
+Usage (what ``world.aws.Moto.start`` runs): ``python -m world.moto_launch -H <address> -p <port>``,
+with ``ROLLOUT_MOTO_DRAIN_DIR`` naming a folder that holds marker files:
+
+- ``<dir>/watch/<target group name>``: the group is mirrored by a real load balancer (see
+  ``world.balancer.Balancer.mirror_target_group``). Only such groups change behaviour.
+- ``<dir>/released/<target group name>/<target id>``: the load balancer has no request in
+  flight to that target any more.
+
+Plain moto takes a deregistered target out of service at once (``unused``) and ignores
+``deregistration_delay.timeout_seconds``. A real ALB keeps it ``draining``
+(``Target.DeregistrationInProgress``) until it has no in-flight requests or the delay has
+passed. For a watched group this launcher does the same: deregistering puts the target in a
+draining set; it stays ``draining`` until its release marker appears or the group's delay
+(default 300 s) has passed, then it is ``unused`` (``Target.NotRegistered``) as moto reports it.
+Registering a draining target again cancels the drain. DescribeTargetHealth without a target
+list includes draining targets, as AWS does. The draining set lives on moto's target group
+objects, so ``/moto-api/reset`` forgets it with them.
+
+The patch checks the moto internals it relies on before the server starts and exits with a
+message naming what changed, rather than serving a silently unpatched moto.
+"""
+import inspect
+import os
+import sys
+import time
+
+DRAIN_DIR_ENV = "ROLLOUT_MOTO_DRAIN_DIR"
+DRAINING_ATTR = "rollout_draining"
+
+
+class PatchError(Exception):
+    """moto's internals are not what the draining patch was written for."""
+
+
+def _check_internals(models):
+    expected = {
+        "FakeTargetGroup.register": (models.FakeTargetGroup.register, ["self", "targets"]),
+        "FakeTargetGroup.deregister": (models.FakeTargetGroup.deregister, ["self", "targets"]),
+        "FakeTargetGroup.health_for": (models.FakeTargetGroup.health_for, ["self", "target", "ec2_backend"]),
+        "ELBv2Backend.describe_target_health": (models.ELBv2Backend.describe_target_health,
+                                                ["self", "target_group_arn", "targets"]),
+    }
+    for name, (func, params) in expected.items():
+        found = list(inspect.signature(func).parameters)
+        if found != params:
+            raise PatchError("moto's %s takes %s, the draining patch expects %s" % (name, found, params))
+    init = inspect.getsource(models.FakeTargetGroup.__init__)
+    for needle in ("self.targets", "self.deregistered_targets", '"deregistration_delay.timeout_seconds"', "self.name"):
+        if needle not in init:
+            raise PatchError("moto's FakeTargetGroup.__init__ no longer sets %s" % needle)
+    if not hasattr(models, "FakeHealthStatus"):
+        raise PatchError("moto.elbv2.models has no FakeHealthStatus")
+
+
+def install(drain_dir):
+    """Patch moto's ELBv2 models in this process; ``drain_dir`` holds the watch and release markers."""
+    from moto.elbv2 import exceptions, models  # pylint: disable=import-outside-toplevel
+
+    _check_internals(models)
+    group_class = models.FakeTargetGroup
+    original_register = group_class.register
+    original_deregister = group_class.deregister
+    original_health_for = group_class.health_for
+    original_describe = models.ELBv2Backend.describe_target_health
+
+    def watched(group):
+        return os.path.exists(os.path.join(drain_dir, "watch", group.name))
+
+    def release_marker(group, target_id):
+        return os.path.join(drain_dir, "released", group.name, target_id)
+
+    def forget_release(group, target_id):
+        try:
+            os.unlink(release_marker(group, target_id))
+        except FileNotFoundError:
+            pass
+
+    def draining(group):
+        return group.__dict__.setdefault(DRAINING_ATTR, {})
+
+    def register(self, targets):
+        original_register(self, targets)
+        for target in targets:
+            if draining(self).pop(target["Id"], None) is not None:
+                forget_release(self, target["Id"])
+
+    def deregister(self, targets):
+        if not watched(self):
+            original_deregister(self, targets)
+            return
+        for target in targets:
+            if target["Id"] in draining(self):
+                continue  # already draining: AWS accepts the repeat
+            registered = self.targets.pop(target["Id"], None)
+            if registered is None:
+                raise exceptions.InvalidTargetError()
+            forget_release(self, target["Id"])
+            draining(self)[target["Id"]] = (registered, time.monotonic())
+
+    def drain_finished(self, target_id, since):
+        delay = float(self.attributes.get("deregistration_delay.timeout_seconds", 300))
+        return os.path.exists(release_marker(self, target_id)) or time.monotonic() - since >= delay
+
+    def health_for(self, target, ec2_backend):
+        entry = draining(self).get(target["Id"])
+        if entry is not None:
+            registered, since = entry
+            if not drain_finished(self, target["Id"], since):
+                return models.FakeHealthStatus(target["Id"], registered["Port"], self.health_check_port, "draining",
+                                               "Target.DeregistrationInProgress", "Target deregistration is in progress")
+            del draining(self)[target["Id"]]
+            forget_release(self, target["Id"])
+            self.deregistered_targets[target["Id"]] = registered
+        return original_health_for(self, target, ec2_backend)
+
+    def describe_target_health(self, target_group_arn, targets):
+        group = self.target_groups.get(target_group_arn)
+        if not targets and group is not None and draining(group):
+            targets = list(group.targets.values()) + [entry[0] for entry in draining(group).values()]
+            statuses = original_describe(self, target_group_arn, targets)
+            # A drain that finished during this call is not a target of the group any more.
+            return [s for s in statuses if s.instance_id in group.targets or s.status == "draining"]
+        return original_describe(self, target_group_arn, targets)
+
+    group_class.register = register
+    group_class.deregister = deregister
+    group_class.health_for = health_for
+    models.ELBv2Backend.describe_target_health = describe_target_health
+
+
+def main():
+    drain_dir = os.environ.get(DRAIN_DIR_ENV)
+    if not drain_dir:
+        sys.stderr.write("moto_launch: %s must name the folder of the drain markers\n" % DRAIN_DIR_ENV)
+        return 2
+    try:
+        install(drain_dir)
+    except (PatchError, ImportError, AttributeError, TypeError, OSError) as exc:
+        sys.stderr.write("moto_launch: cannot emulate ALB draining on this moto (%s); the test world needs the "
+                         "moto version pinned in requirements-dev.txt\n" % exc)
+        return 3
+    from moto.server import main as moto_main  # pylint: disable=import-outside-toplevel
+    sys.argv[0] = "moto_server"
+    return moto_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
