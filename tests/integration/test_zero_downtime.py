@@ -34,7 +34,7 @@ def _zero_failures(run, *versions):
 
 def _story(world, aws, tmp_path, via):
     with Stage(world, aws, tmp_path, hosts=4, via=via, config="CodeDeployDefault.OneAtATime") as stage:
-        first = stage.deploy("1.0.0", load=False, name="v1", max_seconds=0)
+        first = stage.deploy("1.0.0", load=False, name="v1", extra={"deployment_config": "CodeDeployDefault.AllAtOnce"})
         assert first.proc.returncode == 0 and first.deployment["status"] == "Succeeded", first.proc.stdout[-3000:]
         stage.all_serving("1.0.0")
 
@@ -57,9 +57,9 @@ def _story(world, aws, tmp_path, via):
         _zero_failures(run, "2.0.0", "3.0.0")
         stage.all_serving("2.0.0")
 
-        bad = sorted(stage.names.values())[1]
-        run = stage.deploy("4.0.0", failing_hosts=[bad], name="v4 failing, automatic rollback", extra={"auto_rollback": True})
-        assert run.proc.returncode != 0
+        # ValidateService fails wherever v4 lands: the first host fails the OneAtATime deployment.
+        run = stage.deploy("4.0.0", failing_hosts=[], name="v4 failing, automatic rollback", extra={"auto_rollback": True})
+        assert run.proc.returncode != 0, run.proc.stdout[-4000:]
         failed = stage.last_deployment(skip=1)
         assert failed["status"] == "Failed" and failed["rollback_info"]["rollback_deployment_id"] == run.deployment["deployment_id"]
         assert run.deployment["status"] == "Succeeded" and run.deployment["revision"]["sha256"] == good["revision"]["sha256"]

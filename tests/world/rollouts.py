@@ -150,7 +150,8 @@ class Stage:
     def _run(self, name, playbook, extra, load, max_seconds):
         generator = None
         if load:
-            generator = Load(self.balancer.url(BACKEND), max_requests=200000, max_seconds=max_seconds, concurrency=4)
+            # Four workers, each pausing 10 ms between requests: steady traffic that leaves the controller CPU to deploy.
+            generator = Load(self.balancer.url(BACKEND), max_requests=200000, max_seconds=max_seconds, concurrency=4, interval=0.01)
             generator.start()
         try:
             proc = self._playbook(playbook, extra)
