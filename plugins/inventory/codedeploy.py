@@ -222,6 +222,8 @@ import difflib
 import hashlib
 import json
 
+import yaml
+
 try:
     import botocore
 except ImportError:
@@ -337,6 +339,7 @@ class InventoryModule(AWSInventoryBase):
             data = self.loader.load_from_file(path, cache="none")
         except Exception:  # pylint: disable=broad-except  # already read once by _read_config_data
             return
+        self._check_duplicate_keys(path)
         known = set(self.option_definitions)
         for definition in self.option_definitions.values():
             known.update(definition.get("aliases") or [])
@@ -352,13 +355,43 @@ class InventoryModule(AWSInventoryBase):
                     fix = "See ansible-doc -t inventory %s." % self.NAME
                 raise sel.SelectionError(str(key), "unknown option of the inventory source. %s" % fix)
 
+    @staticmethod
+    def _check_duplicate_keys(path):
+        """YAML keeps only the last of two equal keys (Ansible warns): two applications or groups of one name
+        would silently lose the first one's hosts, so refuse them."""
+        try:
+            with open(path, "rb") as handle:
+                root = yaml.compose(handle.read().decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):  # already read (and refused) by _read_config_data
+            return
+        seen = set()
+        pending = [(root, "")]
+        while pending:
+            node, where = pending.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                lines = {}
+                for key, value in node.value:
+                    name = key.value if isinstance(key, yaml.ScalarNode) else None
+                    if name is not None and name in lines:
+                        raise sel.SelectionError(sel.join_path(where, name), "is given twice (lines %d and %d); YAML would "
+                                                 "keep only the last one. Merge the two or rename one" % (
+                                                     lines[name], key.start_mark.line + 1))
+                    if name is not None:
+                        lines[name] = key.start_mark.line + 1
+                    pending.append((value, sel.join_path(where, name if name is not None else "?")))
+            elif isinstance(node, yaml.SequenceNode):
+                pending.extend((item, sel.join_path(where, index)) for index, item in enumerate(node.value))
+
     def _default_region(self, regions):
         if regions:
             return regions[0]
         return self.region
 
     def _read_settings(self):
-        regions = [to_text(r) for r in self.get_option("regions") or []]
+        regions = sel.normalize_regions(self.get_option("regions"))
         default_region = self._default_region(regions)
         custom = self.get_option("deployment_configs") or {}
         groups = sel.normalize_applications(self.get_option("applications"), custom, regions, default_region)

@@ -255,6 +255,37 @@ def _known_names(custom_configs):
     return names
 
 
+# Values in messages are shown short: a huge or endlessly aliased (YAML bomb) value is cut, not expanded.
+_BRIEF_DEPTH = 3
+_BRIEF_ITEMS = 10
+_BRIEF_CHARS = 200
+
+
+def _brief(value):
+    """repr() of a value, bounded in depth, items and length (subclasses of list/dict/str shown as the plain type)."""
+    text = _bounded_repr(value, 0)
+    return text if len(text) <= _BRIEF_CHARS else text[:_BRIEF_CHARS] + "... (%d characters)" % len(text)
+
+
+def _bounded_repr(value, depth):
+    if isinstance(value, (list, tuple, dict)):
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("(", ")") if isinstance(value, tuple) else ("[", "]")
+        if depth >= _BRIEF_DEPTH:
+            return opening + "..." + closing
+        items = list(value.items())[:_BRIEF_ITEMS] if isinstance(value, dict) else list(value[:_BRIEF_ITEMS])
+        if isinstance(value, dict):
+            shown = ["%s: %s" % (_bounded_repr(key, depth + 1), _bounded_repr(item, depth + 1)) for key, item in items]
+        else:
+            shown = [_bounded_repr(item, depth + 1) for item in items]
+        if len(value) > _BRIEF_ITEMS:
+            shown.append("... %d more" % (len(value) - _BRIEF_ITEMS))
+        return opening + ", ".join(shown) + closing
+    if isinstance(value, str):
+        value = str(value)
+    text = repr(value)
+    return text if len(text) <= _BRIEF_CHARS else text[:_BRIEF_CHARS] + "... (%d characters)" % len(text)
+
+
 def _suggest(name, candidates):
     """A "Did you mean" sentence for a misspelt config name, or ''."""
     text = str(name)
@@ -271,7 +302,7 @@ def _as_int(value, field, where, code=INVALID_MINIMUM_HEALTHY_HOST_VALUE):
     """An integer from an int or a string of digits; bools, floats with a fraction and text are refused."""
     if isinstance(value, bool) or value is None:
         raise DeploymentConfigError(
-            "%s: %s is %r, not a whole number. Set it to an integer." % (where, field, value), code, field, value)
+            "%s: %s is %s, not a whole number. Set it to an integer." % (where, field, _brief(value)), code, field, value)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -279,7 +310,7 @@ def _as_int(value, field, where, code=INVALID_MINIMUM_HEALTHY_HOST_VALUE):
     if isinstance(value, str) and _INT_RE.match(value):
         return int(value)
     raise DeploymentConfigError(
-        "%s: %s is %r, not a whole number. Set it to an integer." % (where, field, value), code, field, value)
+        "%s: %s is %s, not a whole number. Set it to an integer." % (where, field, _brief(value)), code, field, value)
 
 
 def _check_keys(mapping, allowed, path, where, code):
@@ -304,7 +335,7 @@ def validate_minimum_healthy_hosts(spec, field="minimum_healthy_hosts", where="d
     """
     if not isinstance(spec, dict):
         raise DeploymentConfigError(
-            "%s: %s must be a mapping {type: HOST_COUNT|FLEET_PERCENT, value: N}, got %r." % (where, field, spec),
+            "%s: %s must be a mapping {type: HOST_COUNT|FLEET_PERCENT, value: N}, got %s." % (where, field, _brief(spec)),
             INVALID_MINIMUM_HEALTHY_HOST_VALUE, field, spec)
     _check_keys(spec, ("type", "value"), field + ".", where, INVALID_MINIMUM_HEALTHY_HOST_VALUE)
     if "type" not in spec or "value" not in spec:
@@ -320,8 +351,8 @@ def validate_minimum_healthy_hosts(spec, field="minimum_healthy_hosts", where="d
             % (where, field, ONE_AT_A_TIME, ONE_AT_A_TIME), INVALID_MINIMUM_HEALTHY_HOST_VALUE, field + ".type", kind)
     if kind_text not in USER_TYPES:
         raise DeploymentConfigError(
-            "%s: %s.type is %r, which is not a minimum healthy hosts type. Use HOST_COUNT (a number of instances) "
-            "or FLEET_PERCENT (a percentage of the fleet, rounded up)." % (where, field, kind),
+            "%s: %s.type is %s, which is not a minimum healthy hosts type. Use HOST_COUNT (a number of instances) "
+            "or FLEET_PERCENT (a percentage of the fleet, rounded up)." % (where, field, _brief(kind)),
             INVALID_MINIMUM_HEALTHY_HOST_VALUE, field + ".type", kind)
     value = _as_int(spec["value"], field + ".value", where)
     if kind_text == HOST_COUNT and value < 0:
@@ -361,7 +392,7 @@ def validate_zonal_config(spec, where="deployment config"):
     if not isinstance(spec, dict):
         raise DeploymentConfigError(
             "%s: zonal_config must be a mapping with first_zone_monitor_duration_in_seconds, "
-            "monitor_duration_in_seconds and minimum_healthy_hosts_per_zone, got %r." % (where, spec),
+            "monitor_duration_in_seconds and minimum_healthy_hosts_per_zone, got %s." % (where, _brief(spec)),
             INVALID_ZONAL_CONFIGURATION, "zonal_config", spec)
     _check_keys(spec, _ZONAL_KEYS, "zonal_config.", where, INVALID_ZONAL_CONFIGURATION)
     monitor = _duration(spec, "monitor_duration_in_seconds", 0, where)
@@ -387,7 +418,7 @@ def validate_custom_config(name, spec):
     where = "deployment config %s" % name
     if not isinstance(spec, dict):
         raise DeploymentConfigError(
-            "%s must be a mapping like {minimum_healthy_hosts: {type: HOST_COUNT, value: 2}}, got %r." % (where, spec),
+            "%s must be a mapping like {minimum_healthy_hosts: {type: HOST_COUNT, value: 2}}, got %s." % (where, _brief(spec)),
             INVALID_MINIMUM_HEALTHY_HOST_VALUE, "deployment_configs.%s" % name, spec)
     if "traffic_routing_config" in spec or "trafficRoutingConfig" in spec:
         raise DeploymentConfigError(
@@ -398,8 +429,8 @@ def validate_custom_config(name, spec):
     platform = spec.get("compute_platform")
     if platform not in (None, "Server"):
         raise DeploymentConfigError(
-            "%s: compute_platform is %r; only Server (EC2/on-premises) configs can be used here. Remove compute_platform "
-            "or set it to Server." % (where, platform), INVALID_COMPUTE_PLATFORM, "compute_platform", platform)
+            "%s: compute_platform is %s; only Server (EC2/on-premises) configs can be used here. Remove compute_platform "
+            "or set it to Server." % (where, _brief(platform)), INVALID_COMPUTE_PLATFORM, "compute_platform", platform)
     if spec.get("minimum_healthy_hosts") is None:
         raise DeploymentConfigError(
             "%s has no minimum_healthy_hosts. Add minimum_healthy_hosts: {type: HOST_COUNT|FLEET_PERCENT, value: N}."
@@ -423,7 +454,7 @@ def resolve_config(name_or_mapping, custom_configs=None):
     custom_configs = custom_configs or {}
     if not isinstance(custom_configs, dict):
         raise DeploymentConfigError(
-            "deployment_configs must be a mapping of config name to settings, got %r." % (custom_configs,),
+            "deployment_configs must be a mapping of config name to settings, got %s." % (_brief(custom_configs),),
             INVALID_DEPLOYMENT_CONFIG_NAME, "deployment_configs", custom_configs)
     if name_or_mapping is None or name_or_mapping == "":
         return PREDEFINED_CONFIGS[DEFAULT_CONFIG_NAME]
@@ -432,7 +463,7 @@ def resolve_config(name_or_mapping, custom_configs=None):
         return validate_custom_config(name, name_or_mapping)
     if not isinstance(name_or_mapping, str):
         raise DeploymentConfigError(
-            "deployment_config must be a config name or a mapping, got %r." % (name_or_mapping,),
+            "deployment_config must be a config name or a mapping, got %s." % (_brief(name_or_mapping),),
             INVALID_DEPLOYMENT_CONFIG_NAME, "deployment_config", name_or_mapping)
     name = name_or_mapping.strip()
     if name in PREDEFINED_CONFIGS:

@@ -163,6 +163,13 @@ _EVENT_BUS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-
 # Characters EC2 filter values treat as wildcards or escapes: values holding them are never pushed down.
 _FILTER_SPECIAL = ("*", "?", "\\")
 _MISSING = object()
+# How much of a value a message shows: a value nested or repeated without end (YAML aliases) stays short.
+_SHOW_DEPTH = 3
+_SHOW_ITEMS = 10
+_SHOW_CHARS = 200
+# CodeDeploy's limit on application and deployment group names.
+MAX_NAME_LENGTH = 100
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 class SelectionError(ValueError):
@@ -194,9 +201,9 @@ class SelectionError(ValueError):
         text = self.problem
         if self.has_value:
             if text.startswith(("is ", "must ")):
-                text = "%s %s" % (_show(self.value), text)
+                text = "%s %s" % (_cut(_show(self.value), 2 * _SHOW_CHARS), text)
             else:
-                text = "got %s; %s" % (_show(self.value), text)
+                text = "got %s; %s" % (_cut(_show(self.value), 2 * _SHOW_CHARS), text)
         if not text.endswith((".", "?")):
             text += "."
         return "%s: %s" % (", ".join(where), text) if where else text
@@ -209,18 +216,27 @@ def _quote(value):
     return '"%s"' % (value,)
 
 
-def _show(value):
+def _show(value, depth=0):
+    """The value as YAML-like text for a message, bounded: a huge or aliased (YAML bomb) value is cut short."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, str):
-        return '"%s"' % value
+        return '"%s"' % _cut(value)
+    if isinstance(value, (list, tuple, dict)) and depth >= _SHOW_DEPTH:
+        return "[...]" if isinstance(value, (list, tuple)) else "{...}"
     if isinstance(value, (list, tuple)):
-        return "[%s]" % ", ".join(_show(item) for item in value)
+        items = [_show(item, depth + 1) for item in value[:_SHOW_ITEMS]]
+        return "[%s]" % ", ".join(items + (["... %d more" % (len(value) - _SHOW_ITEMS)] if len(value) > _SHOW_ITEMS else []))
     if isinstance(value, dict):
-        return "{%s}" % ", ".join("%s: %s" % (key, _show(item)) for key, item in value.items())
-    return repr(value)
+        items = ["%s: %s" % (_cut(str(key)), _show(item, depth + 1)) for key, item in list(value.items())[:_SHOW_ITEMS]]
+        return "{%s}" % ", ".join(items + (["... %d more" % (len(value) - _SHOW_ITEMS)] if len(value) > _SHOW_ITEMS else []))
+    return _cut(repr(value))
+
+
+def _cut(text, limit=_SHOW_CHARS):
+    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(text)
 
 
 def _suggest(word, candidates):
@@ -243,6 +259,11 @@ def _check_keys(mapping, allowed, path):
         else:
             fix = "Allowed keys: %s.%s" % (", ".join(allowed), _suggest(key, allowed))
         raise SelectionError(_join(path, key), "unknown key. %s" % fix)
+
+
+def join_path(path, key):
+    """``path.key`` or ``path[index]``: how messages name a setting."""
+    return _join(path, key)
 
 
 def _join(path, key):
@@ -820,7 +841,11 @@ def normalize_deployment_group(application, name, spec, custom_configs=None, reg
     SelectionError naming the application, the group, the key and the fix.
     """
     try:
-        return _normalize_group(str(application), str(name), spec, custom_configs, regions or [], default_region)
+        group = _normalize_group(str(application), str(name), spec, custom_configs, regions or [], default_region)
+        if not any(group["selection"].values()):
+            raise SelectionError("", "the deployment group selects no instance: it names none of %s. Add one, for "
+                                 "example ec2_tag_filters: [{key: Role, value: web}]" % ", ".join(SELECTION_KEYS))
+        return group
     except SelectionError as exc:
         exc.application = str(application)
         exc.group = str(name)
@@ -924,8 +949,11 @@ def normalize_applications(applications, custom_configs=None, regions=None, defa
     groups = []
     seen = {}
     ids = {}
+    if not applications:
+        raise SelectionError("applications", "names no application, so the source would make no deployment group. Add "
+                             "one like {web: {deployment_groups: {production: {ec2_tag_filters: [{key: Role, value: web}]}}}}")
     for application, app_spec in applications.items():
-        where = "applications.%s" % application
+        where = "applications.%s" % _name(application, "applications", "an application name")
         if app_spec is None:
             app_spec = {}
         if not isinstance(app_spec, dict):
@@ -935,7 +963,11 @@ def normalize_applications(applications, custom_configs=None, regions=None, defa
         if not isinstance(deployment_groups, dict):
             raise SelectionError(where + ".deployment_groups", "must be a mapping of deployment group name to its "
                                  "settings", deployment_groups)
+        if not deployment_groups:
+            raise SelectionError(where + ".deployment_groups", "names no deployment group. Add one like "
+                                 "{production: {ec2_tag_filters: [{key: Role, value: web}]}}, or remove the application")
         for name, spec in deployment_groups.items():
+            _name(name, where + ".deployment_groups", "a deployment group name")
             group = normalize_deployment_group(application, name, spec, custom_configs, regions, default_region)
             other = seen.get(group["inventory_group"])
             if other is not None:
@@ -952,6 +984,31 @@ def normalize_applications(applications, custom_configs=None, regions=None, defa
             ids[group["id"]] = (str(application), str(name))
             groups.append(group)
     return groups
+
+
+def _name(value, path, what):
+    """An application or deployment group name: text (numbers allowed), 1 to 100 characters, no control character."""
+    text = _text(value, path, what)
+    if len(text) > MAX_NAME_LENGTH:
+        raise SelectionError(path, "%s of %d characters is too long: CodeDeploy allows %d" % (what, len(text), MAX_NAME_LENGTH),
+                             text)
+    for position, char in enumerate(text):
+        if ord(char) < 32 or 127 <= ord(char) < 160:
+            raise SelectionError(path, "%s holds the control character U+%04X at position %d. Remove it (names are "
+                                 "plain text)" % (what, ord(char), position + 1), text)
+    return text
+
+
+def normalize_regions(regions):
+    """The file's ``regions``: region names like us-east-1, each once."""
+    result = []
+    for index, region in enumerate(_list(regions, "regions", "[us-east-1, eu-west-1]")):
+        region = _text(region, "regions[%d]" % index, "a region name")
+        if not _REGION_RE.match(region):
+            raise SelectionError("regions[%d]" % index, "is not a region name like us-east-1", region)
+        if region not in result:
+            result.append(region)
+    return result
 
 
 def normalize_on_premises_instances(spec, default_region=None):

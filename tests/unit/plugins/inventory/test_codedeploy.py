@@ -137,6 +137,9 @@ def fail(tmp_path, config):
     return message
 
 
+ROLE_WEB = {"ec2_tag_filters": [{"key": "Role", "value": "web"}]}
+
+
 def apps(**groups):
     return {"applications": {"web": {"deployment_groups": groups}}}
 
@@ -164,7 +167,7 @@ def test_groups_select_exactly_what_codedeploy_would(world, tmp_path):
         staging={"ec2_tag_filters": [{"key": "Env", "value": "staging"}, {"key": "Canary", "type": "KEY_ONLY"},
                                      {"key": "Team", "value": "web platform"}]},
         fleet={"autoscaling_groups": ["web-asg"]},
-        empty={},
+        empty={"ec2_tag_filters": [{"key": "Env", "value": "nowhere"}]},
     )
     config["on_premises_instances"] = [{"name": "rack1-web1", "address": "192.0.2.11", "tags": {"Env": "prod"}},
                                        {"name": "rack1-db1", "address": "192.0.2.12", "tags": {"Env": "staging"}}]
@@ -387,11 +390,11 @@ def test_cache(world, tmp_path):
     (apps(p={"ec2_tag_filters": [{"key": "Env", "value": "prod", "type": "KEY"}]}),
      ["key ec2_tag_filters[0].type: \"KEY\" is not a tag filter type", "KEY_ONLY, VALUE_ONLY, KEY_AND_VALUE"]),
     ({"applications": {"web": {"groups": {}}}}, ['key applications.web.groups', "Allowed keys: deployment_groups"]),
-    ({**apps(p={}), "deployment_configs": {"Bad": {"minimum_healthy_hosts": {"type": "HOST_COUNT"}}}},
+    ({**apps(p=ROLE_WEB), "deployment_configs": {"Bad": {"minimum_healthy_hosts": {"type": "HOST_COUNT"}}}},
      ["key deployment_configs.Bad"]),
-    ({**apps(p={}), "ansible_host_source": ["fleet_address"]}, ["key ansible_host_source", "tag:<Key>"]),
-    ({**apps(p={}), "autoscaling_lifecycle_states": ["in service"]}, ["autoscaling_lifecycle_states[0]", "InService"]),
-    ({**apps(p={}), "on_premises_instances": [{"name": "a", "tags": {"Role": ["web"]}}]}, ["on_premises_instances[0].tags.Role"]),
+    ({**apps(p=ROLE_WEB), "ansible_host_source": ["fleet_address"]}, ["key ansible_host_source", "tag:<Key>"]),
+    ({**apps(p=ROLE_WEB), "autoscaling_lifecycle_states": ["in service"]}, ["autoscaling_lifecycle_states[0]", "InService"]),
+    ({**apps(p=ROLE_WEB), "on_premises_instances": [{"name": "a", "tags": {"Role": ["web"]}}]}, ["on_premises_instances[0].tags.Role"]),
 ])
 def test_errors(aws, tmp_path, config, words):
     message = fail(tmp_path, config)
@@ -450,7 +453,7 @@ def test_verify_file(tmp_path, name, accepted):
     ("colour", "See ansible-doc -t inventory rollout.codedeploy.codedeploy."),
 ])
 def test_unknown_options_are_refused(aws, tmp_path, key, fix):
-    message = fail(tmp_path, {key: [], **apps(p={})})
+    message = fail(tmp_path, {key: [], **apps(p=ROLE_WEB)})
     assert "key %s: unknown option of the inventory source. %s" % (key, fix) in message
 
 

@@ -312,8 +312,15 @@ def test_query_plan_splits_long_value_lists():
 # ----------------------------------------------------------------------------------------------
 # Deployment-group settings
 # ----------------------------------------------------------------------------------------------
+ROLE_WEB = [{"key": "Role", "value": "web"}]
+
+
 def group(spec=None, custom=None, regions=("us-east-1",), app="web", name="production"):
-    return sel.normalize_deployment_group(app, name, spec or {}, custom, list(regions), regions[0] if regions else None)
+    """One group; a spec that selects nothing gets ec2_tag_filters Role=web (a group must select something)."""
+    spec = spec or {}
+    if isinstance(spec, dict) and not any(key in spec for key in sel.SELECTION_KEYS):
+        spec = dict(spec, ec2_tag_filters=ROLE_WEB)
+    return sel.normalize_deployment_group(app, name, spec, custom, list(regions), regions[0] if regions else None)
 
 
 def test_defaults():
@@ -497,7 +504,7 @@ def test_group_errors(spec, key, words):
 
 def test_custom_config_errors_name_the_config():
     with pytest.raises(sel.SelectionError) as caught:
-        sel.normalize_applications({"web": {"deployment_groups": {"p": {}}}},
+        sel.normalize_applications({"web": {"deployment_groups": {"p": {"ec2_tag_filters": ROLE_WEB}}}},
                                    {"Broken": {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": -1}}}, ["us-east-1"], "us-east-1")
     assert caught.value.key == "deployment_configs.Broken"
 
@@ -507,21 +514,25 @@ def test_applications_errors():
         sel.normalize_applications({"web": {"deploymentGroups": {}}}, None, [], "us-east-1")
     assert "Use deployment_groups" in str(caught.value)
     with pytest.raises(sel.SelectionError) as caught:
-        sel.normalize_applications({"web-a": {"deployment_groups": {"prod": {}}}, "web": {"deployment_groups": {"a-prod": {}}}},
+        sel.normalize_applications({"web-a": {"deployment_groups": {"prod": {"ec2_tag_filters": ROLE_WEB}}},
+                                    "web": {"deployment_groups": {"a-prod": {"ec2_tag_filters": ROLE_WEB}}}},
                                    None, [], "us-east-1")
     assert caught.value.group == "a-prod" and "web_a_prod" in str(caught.value) and "inventory_group" in str(caught.value)
     with pytest.raises(sel.SelectionError) as caught:
         uid = "0f4d5c55-6e0a-4a4b-9c6b-8b8f1c5e2d7a"
-        same = {"a": {"deployment_group_id": uid}, "b": {"deployment_group_id": uid}}
+        same = {"a": {"deployment_group_id": uid, "ec2_tag_filters": ROLE_WEB},
+                "b": {"deployment_group_id": uid, "ec2_tag_filters": ROLE_WEB}}
         sel.normalize_applications({"web": {"deployment_groups": same}}, None, [], "us-east-1")
     assert caught.value.group == "b" and "same id" in str(caught.value)
     with pytest.raises(sel.SelectionError) as caught:
-        sel.normalize_applications({"web": {"deployment_groups": {"a": {}}}}, None, [], None)
+        sel.normalize_applications({"web": {"deployment_groups": {"a": {"ec2_tag_filters": ROLE_WEB}}}}, None, [], None)
     assert caught.value.key == "region"
 
 
 def test_groups_keep_file_order_and_distinct_ids():
-    groups = sel.normalize_applications({"web": {"deployment_groups": {"b": {}, "a": {}}}, "api": {"deployment_groups": {"x": None}}},
+    applications = {"web": {"deployment_groups": {"b": {"ec2_tag_filters": ROLE_WEB}, "a": {"autoscaling_groups": ["web-asg"]}}},
+                    "api": {"deployment_groups": {"x": {"on_premises_tag_filters": ROLE_WEB}}}}
+    groups = sel.normalize_applications(applications,
                                         None, ["eu-west-1", "us-east-1"], "eu-west-1")
     assert [g["inventory_group"] for g in groups] == ["web_b", "web_a", "api_x"]
     assert len({g["id"] for g in groups}) == 3
