@@ -134,8 +134,8 @@ class Stage:
         args = ["ansible-playbook"]
         for inventory in self.inventories:
             args += ["-i", inventory]
-        args += [os.path.join(PLAYBOOKS, name), "-e", json.dumps(dict({"deployment_group": "web_production",
-                                                                         "codedeploy_ledger": self.ledger}, **extra))]
+        variables = dict({"deployment_group": "web_production", "codedeploy_ledger": self.ledger}, **extra)
+        args += [os.path.join(PLAYBOOKS, name), "-e", json.dumps(variables)]
         return self.world.ansible(args, check=False)
 
     def deploy(self, version, failing_hosts=None, load=True, name=None, max_seconds=240, extra=None):
