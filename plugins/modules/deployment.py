@@ -145,6 +145,11 @@ options:
   max_revisions:
     description: How many revisions each host keeps under the deployment root (the agent's C(max_revisions)); defaults to 5.
     type: int
+  host_lock_wait:
+    description:
+      - With O(state=started), only checked (0 to 86400 seconds) so that a bad value is refused before the deployment is opened;
+        M(rollout.codedeploy.deploy_host) uses it. The playbooks set it from the extra var C(codedeploy_host_lock_wait).
+    type: int
   region:
     description: The AWS region; defaults to the deployment group's region, then E(AWS_REGION).
     type: str

@@ -9,6 +9,7 @@ for users. Controller-only."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import deployment_config as configs
@@ -19,6 +20,17 @@ CREATORS = ("user", "rollback")
 DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
 LEASE_RANGE = (1, 86400)
 TIMEOUT_RANGE = (1, 3600)
+HOST_LOCK_WAIT_RANGE = (0, 86400)
+TEXT_LIMIT = 4096
+CONFIG_NAME_LIMIT = 100
+# The extra var of the playbooks that sets a task argument, when the two names differ: messages and examples use it.
+EXTRA_VARS = {"lease_seconds": "codedeploy_lease_seconds", "connect_timeout": "codedeploy_aws_connect_timeout",
+              "read_timeout": "codedeploy_aws_read_timeout", "host_lock_wait": "codedeploy_host_lock_wait",
+              "ledger": "codedeploy_ledger", "reuse_deployment": "deployment_id"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SHOW_DEPTH = 3
+_SHOW_ITEMS = 10
+_SHOW_CHARS = 200
 _TRUE = ("yes", "on", "true", "1", "y", "t")
 _FALSE = ("no", "off", "false", "0", "n", "f")
 AWS_INPUTS = ("region", "endpoint_url", "profile", "access_key", "secret_key", "session_token", "validate_certs",
@@ -37,12 +49,51 @@ class InputError(Exception):
 
 
 def _show(value):
-    text = repr(value) if not isinstance(value, str) else "'%s'" % value
-    return text if len(text) <= 80 else text[:77] + "..."
+    """The value as Python-like text for a message, bounded by depth, items and length: a huge or aliased
+    (YAML bomb) value is cut short instead of being expanded; control characters are shown escaped."""
+    text = _shown(value, 0)
+    return text if isinstance(value, str) or len(text) <= 2 * _SHOW_CHARS else text[:2 * _SHOW_CHARS] + "... (cut short)"
+
+
+def _shown(value, depth):
+    if isinstance(value, str):
+        return "'%s'" % _cut(_CONTROL.sub(lambda found: "\\x%02x" % ord(found.group(0)), value[:4 * _SHOW_CHARS]), len(value))
+    if isinstance(value, (list, tuple, dict)) and depth >= _SHOW_DEPTH:
+        return "[...]" if isinstance(value, (list, tuple)) else "{...}"
+    if isinstance(value, (list, tuple)):
+        items = [_shown(item, depth + 1) for item in value[:_SHOW_ITEMS]]
+        return "[%s]" % ", ".join(items + (["... %d more" % (len(value) - _SHOW_ITEMS)] if len(value) > _SHOW_ITEMS else []))
+    if isinstance(value, dict):
+        items = ["%s: %s" % (_shown(key, _SHOW_DEPTH), _shown(item, depth + 1)) for key, item in list(value.items())[:_SHOW_ITEMS]]
+        return "{%s}" % ", ".join(items + (["... %d more" % (len(value) - _SHOW_ITEMS)] if len(value) > _SHOW_ITEMS else []))
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** _SHOW_CHARS:
+        return "(a number of about %d digits)" % int(abs(value).bit_length() * 0.30103)  # str() refuses over 4300 digits
+    text = repr(value) if isinstance(value, (bool, int, float)) or value is None else "<%s>" % type(value).__name__
+    return _cut(text, len(text))
+
+
+def _cut(text, length):
+    """``text`` (the start of a value ``length`` characters long) cut to _SHOW_CHARS, saying how long the value is."""
+    return text if length <= _SHOW_CHARS and len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "... (%d characters)" % length
+
+
+def _example(field, value):
+    """``name=value`` for -e, with the playbooks' extra var name; a nested field as JSON."""
+    parts = field.split(".")
+    name = EXTRA_VARS.get(parts[0], parts[0])
+    if len(parts) == 1:
+        return name + "=" + value
+    nested = {"true": True, "false": False}.get(value, value)
+    for part in reversed(parts[1:]):
+        nested = {part: nested}
+    return "'%s'" % json.dumps({name: nested})
 
 
 def _refuse(field, value, accepted, example=None):
     message = "%s=%s is not accepted: %s" % (field, _show(value), accepted)
+    extra = EXTRA_VARS.get(field.split(".")[0])
+    if extra:
+        message += "; the playbooks take it as the extra var %s" % extra
     if example:
         message += " (for example -e %s)" % example
     raise InputError(message, field)
@@ -56,7 +107,7 @@ def as_bool(field, value):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    return _refuse(field, value, "a boolean, true or false", "%s=true" % field)
+    return _refuse(field, value, "a boolean, true or false", _example(field, "true"))
 
 
 def as_int(field, value, low=None, high=None):
@@ -67,14 +118,20 @@ def as_int(field, value, low=None, high=None):
         number = int(value)
     if number is None or (low is not None and number < low) or (high is not None and number > high):
         bounds = "a whole number" + (" from %d to %d" % (low, high) if low is not None and high is not None else "")
-        return _refuse(field, value, bounds, "%s=%d" % (field, low if low is not None else 1))
+        return _refuse(field, value, bounds, _example(field, str(max(low if low is not None else 1, 1))))
     return number
 
 
-def as_text(field, value, pattern=None, accepted=None):
+def as_text(field, value, pattern=None, accepted=None, limit=TEXT_LIMIT, lines=False):
+    """A non-empty string of at most ``limit`` characters, without control characters (tab and newline allowed with ``lines``)."""
     if not isinstance(value, str) or not value.strip():
         return _refuse(field, value, accepted or "a non-empty string")
     value = value.strip()
+    if len(value) > limit:
+        return _refuse(field, value, "at most %d characters, not %d" % (limit, len(value)))
+    control = _CONTROL.search(value.replace("\t", " ").replace("\n", " ") if lines else value)
+    if control:
+        return _refuse(field, value, "text without control characters; it holds %r at position %d" % (control.group(0), control.start()))
     if pattern is not None and not pattern.match(value):
         return _refuse(field, value, accepted or "text matching %s" % pattern.pattern)
     return value
@@ -87,7 +144,7 @@ def as_choice(field, value, choices):
         upper = value.strip().upper()
         if upper in choices:
             return upper
-    return _refuse(field, value, "one of %s" % ", ".join(choices), "%s=%s" % (field, choices[0]))
+    return _refuse(field, value, "one of %s" % ", ".join(choices), _example(field, choices[0]))
 
 
 def as_names(field, value):
@@ -95,17 +152,19 @@ def as_names(field, value):
     if isinstance(value, str):
         value = [part for part in (p.strip() for p in value.split(",")) if part]
     if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item.strip() for item in value):
-        return _refuse(field, value, "a list of names", "'{\"%s\": [\"a\", \"b\"]}'" % field)
+        return _refuse(field, value, "a list of names", "'{\"%s\": [\"a\", \"b\"]}'" % EXTRA_VARS.get(field, field))
     return [item.strip() for item in value]
 
 
 def _mapping(field, value, keys, example):
     if not isinstance(value, dict):
         _refuse(field, value, "a mapping with the keys %s" % ", ".join(keys), example)
-    unknown = sorted(str(k) for k in value if k not in keys)
+    unknown = [k for k in value if k not in keys]
     if unknown:
-        raise InputError("%s has the unknown key(s) %s; the keys are %s (for example -e %s)" % (
-            field, ", ".join(unknown), ", ".join(keys), example), field)
+        shown = ", ".join(_show(k)[1:-1] if isinstance(k, str) else _show(k) for k in unknown[:_SHOW_ITEMS])
+        more = " and %d more" % (len(unknown) - _SHOW_ITEMS) if len(unknown) > _SHOW_ITEMS else ""
+        raise InputError("%s has the unknown key(s) %s%s; the keys are %s (for example -e %s)" % (
+            field, shown, more, ", ".join(keys), example), field)
     return value
 
 
@@ -142,7 +201,7 @@ def alarms(value, field="alarms"):
 
 
 def deployment_config(value, custom_configs, field="deployment_config"):
-    name = as_text(field, value, accepted="a deployment configuration name such as %s" % configs.ONE_AT_A_TIME)
+    name = as_text(field, value, accepted="a deployment configuration name such as %s" % configs.ONE_AT_A_TIME, limit=CONFIG_NAME_LIMIT)
     try:
         configs.resolve_config(name, custom_configs or {})
     except configs.DeploymentConfigError as exc:
@@ -153,9 +212,9 @@ def deployment_config(value, custom_configs, field="deployment_config"):
 def revision(value):
     """The revision's shape (a location string or a mapping with s3, url, git or path); the content is checked on fetch."""
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return as_text("revision", value)
     if isinstance(value, dict) and len([key for key in ("s3", "url", "git", "path") if key in value]) == 1:
-        return value
+        return _revision_mapping(value)
     if value is None or value == "":
         message = ("no revision given: pass -e revision=<s3://bucket/key | a revision directory | a zip/tar/tgz bundle> "
                    "or a mapping with s3 (bucket, key), url (with sha256) or git (repo, commit)")
@@ -164,11 +223,43 @@ def revision(value):
                    "exactly one of s3, url (with sha256), git or path", "revision=s3://my-bucket/app/app-1.0.tgz")
 
 
+REVISION_KEYS = {"s3": ("s3",), "url": ("url", "sha256"), "git": ("git",), "path": ("path",)}
+REVISION_PARTS = {"s3": (("bucket", "key"), ("version", "etag")), "git": (("repo", "commit"), ())}
+REVISION_EXAMPLES = {"s3": "'{\"revision\": {\"s3\": {\"bucket\": \"my-bucket\", \"key\": \"app/app-1.0.tgz\"}}}'",
+                     "git": "'{\"revision\": {\"git\": {\"repo\": \"https://git.example.com/app.git\", \"commit\": \"<sha>\"}}}'",
+                     "url": "'{\"revision\": {\"url\": \"https://example.com/app.tgz\", \"sha256\": \"<hex>\"}}'",
+                     "path": "'{\"revision\": {\"path\": \"/srv/app\"}}'"}
+
+
+def _revision_mapping(value):
+    """A revision mapping's keys and the types of its parts, so that fetching it cannot stumble on a wrong type."""
+    kind = next(key for key in ("s3", "url", "git", "path") if key in value)
+    _mapping("revision", value, REVISION_KEYS[kind], REVISION_EXAMPLES[kind])
+    if kind in REVISION_PARTS:
+        required, optional = REVISION_PARTS[kind]
+        part = _mapping("revision." + kind, value[kind], required + optional, REVISION_EXAMPLES[kind])
+        for key in required:
+            as_text("revision.%s.%s" % (kind, key), part.get(key), accepted="a non-empty string (revision.%s needs %s)" % (
+                kind, " and ".join(required)))
+        for key in optional:
+            if part.get(key) is not None:
+                as_text("revision.%s.%s" % (kind, key), part[key])
+    else:
+        for key in REVISION_KEYS[kind]:
+            as_text("revision." + key, value.get(key), accepted="a non-empty string")
+    return value
+
+
 # ------------------------------------------------------------------------------ deployment groups
 def deployment_group(name, groups, plugin_groups):
     """The inventory group ``name`` when the codedeploy inventory plugin made it a deployment group."""
     real = sorted(plugin_groups or ())
     listing = ", ".join(real) if real else "none: add an inventory source <name>.codedeploy.yml read by rollout.codedeploy.codedeploy"
+    if name is not None and not isinstance(name, str):
+        return _refuse("deployment_group", name, "one group name (a string); the deployment groups of this inventory are: %s" % listing,
+                       "deployment_group=%s" % (real[0] if real else "web_production"))
+    if name is not None and (len(name) > TEXT_LIMIT or _CONTROL.search(name)):
+        as_text("deployment_group", name)
     if not isinstance(name, str) or not name.strip():
         raise InputError("no deployment_group given: pass -e deployment_group=<application>_<group>; the deployment groups of "
                          "this inventory are: %s" % listing, "deployment_group")
@@ -198,10 +289,11 @@ def start_request(args, settings, groups, plugin_groups):
         request[flag] = _optional(args, flag, as_bool)
     request["auto_rollback"] = _optional(args, "auto_rollback", lambda f, v: auto_rollback(v, f))
     request["alarms"] = _optional(args, "alarms", lambda f, v: alarms(v, f))
-    request["description"] = _optional(args, "description", lambda f, v: as_text(f, str(v)))
+    request["description"] = _optional(args, "description", _description)
     request["lease_seconds"] = _optional(args, "lease_seconds", lambda f, v: as_int(f, v, *LEASE_RANGE))
     request["deployment_root"] = _optional(args, "deployment_root", _absolute_path)
     request["max_revisions"] = _optional(args, "max_revisions", lambda f, v: as_int(f, v, 1, 1000))
+    request["host_lock_wait"] = _optional(args, "host_lock_wait", lambda f, v: as_int(f, v, *HOST_LOCK_WAIT_RANGE))
     request["only_hosts"] = _optional(args, "only_hosts", as_names)
     request["aws"] = aws_settings(args)
     return request
@@ -246,3 +338,10 @@ def _absolute_path(field, value):
     if not value.startswith("/") or "\x00" in value or any(part == ".." for part in value.split("/")):
         return _refuse(field, value, "an absolute path on the hosts without '..'", "%s=/opt/codedeploy-agent/deployment-root" % field)
     return value.rstrip("/") or "/"
+
+
+def _description(field, value):
+    """Text recorded in the ledger: a string (a number is taken as its text), one or more lines, no control characters."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    return as_text(field, value, accepted="text (a string)", lines=True)
