@@ -124,7 +124,8 @@ def server_weights(green_percent, blue_count, green_count, max_weight=haproxy.MA
     share is ``g * wg / (g * wg + b * wb)``.  0 % is ``(FULL_WEIGHT, 0)``, 100 % ``(0, FULL_WEIGHT)``;
     in between both weights are 1..``max_weight`` and the share is the closest one integer
     weights allow (exact whenever possible; ties go to the larger weights, which HAProxy
-    spreads more evenly).  1 blue and 1 green server at 10 %: ``(252, 28)``; 3 blue and 1
+    spreads more evenly).  Lopsided fleets may not reach a small share: 1 blue and 7 green
+    servers cannot go below 7/263 = 2.7 % green (blue 256, green 1 each).  1 blue and 1 green server at 10 %: ``(252, 28)``; 3 blue and 1
     green at 10 %: ``(255, 85)``.
     """
     percent = check_percent(green_percent)
@@ -142,8 +143,7 @@ def server_weights(green_percent, blue_count, green_count, max_weight=haproxy.MA
             (big, _rounded(big * blue_count * percent / (green_count * (100 - percent)))),
         )
         for blue, green in candidates:
-            if not (1 <= blue <= max_weight and 1 <= green <= max_weight):
-                continue
+            blue, green = min(max(blue, 1), max_weight), min(max(green, 1), max_weight)
             error = abs(green_share([blue] * blue_count, [green] * green_count) - percent)
             key = (round(error, 9), -max(blue, green), -min(blue, green))
             if best is None or key < best[0]:
