@@ -332,8 +332,7 @@ def _traffic_config(kind, percentage, interval):
 TRAFFIC_CONFIGS = dict((config.name, config) for config in (
     [_traffic_config(TIME_BASED_CANARY, 10, minutes) for minutes in (5, 10, 15, 30)]
     + [_traffic_config(TIME_BASED_LINEAR, 10, minutes) for minutes in (1, 2, 3, 10)]))
-TRAFFIC_CONFIG_NAMES = tuple(sorted(TRAFFIC_CONFIGS, key=lambda name: (TRAFFIC_CONFIGS[name].traffic_routing.type,
-                                                                        TRAFFIC_CONFIGS[name].traffic_routing.interval)))
+TRAFFIC_CONFIG_NAMES = tuple(TRAFFIC_CONFIGS)  # canaries, then linear, shortest interval first
 
 
 def _rollout_equivalent(name):

@@ -277,9 +277,9 @@ class AlbTarget(object):
                              target=self.label)
         groups = forwards[0]
         if blue not in groups and green not in groups:
+            found = ", ".join(sorted(_tg_name(arn) for arn in groups))
             raise ShiftError("%s forward to %s, not to the blue target group %s. Point the listener at the blue target group, "
-                             "or fix the blue target group or the rule." % (where, ", ".join(sorted(_tg_name(arn) for arn in groups)),
-                                                                             _tg_name(blue)), target=self.label)
+                             "or fix the blue target group or the rule." % (where, found, _tg_name(blue)), target=self.label)
         others = sorted(_tg_name(arn) for arn in groups if arn not in (blue, green))
         if others:
             raise ShiftError("%s also forward to %s besides the blue target group %s and the green target group %s, so a "
