@@ -64,6 +64,13 @@ Rules, as implemented (see each function for details)
    first_zone_monitor_duration_in_seconds after the first zone (default: the monitor
    duration), monitor_duration_in_seconds after the others (default 0).  Batches never span
    two zones.  Unhealthy-first ordering applies inside each zone.
+7. Traffic routing (beyond CodeDeploy, which shifts traffic gradually only for Lambda and ECS;
+   decided here, see docs/traffic-shifting.md): a config may carry a ``traffic_routing_config``
+   in CodeDeploy's shape (AllAtOnce, TimeBasedCanary, TimeBasedLinear) saying how a blue/green
+   deployment moves traffic from the blue fleet to the green one.  ``traffic_steps`` turns it
+   into ``[(green_percent, wait_seconds_after), ...]``.  Predefined ones are named
+   ``Rollout.*``; a config without traffic routing moves all traffic at once.  Such a config
+   still has a minimum healthy hosts rule (OneAtATime's when not given) for the in-place part.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -85,6 +92,8 @@ ONE_AT_A_TIME = "CodeDeployDefault.OneAtATime"
 DEFAULT_CONFIG_NAME = ONE_AT_A_TIME
 
 PREDEFINED_PREFIX = "CodeDeployDefault."
+# Predefined traffic-shifting configs of this collection (CodeDeploy has none for EC2/on-premises).
+ROLLOUT_PREFIX = "Rollout."
 
 LAMBDA_CONFIG_NAMES = tuple(
     PREDEFINED_PREFIX + name for name in (
@@ -124,11 +133,27 @@ DEPLOYMENT_CONFIG_DOES_NOT_EXIST = "DeploymentConfigDoesNotExistException"
 INVALID_DEPLOYMENT_CONFIG_NAME = "InvalidDeploymentConfigNameException"
 INVALID_COMPUTE_PLATFORM = "InvalidComputePlatformException"
 INVALID_ZONAL_CONFIGURATION = "InvalidZonalDeploymentConfigurationException"
+INVALID_TRAFFIC_ROUTING_CONFIGURATION = "InvalidTrafficRoutingConfigurationException"
+
+# Traffic routing types, in CodeDeploy's words.
+TRAFFIC_ALL_AT_ONCE = "AllAtOnce"
+TIME_BASED_CANARY = "TimeBasedCanary"
+TIME_BASED_LINEAR = "TimeBasedLinear"
+TRAFFIC_TYPES = (TRAFFIC_ALL_AT_ONCE, TIME_BASED_CANARY, TIME_BASED_LINEAR)
+MIN_TRAFFIC_PERCENTAGE = 1
+MAX_TRAFFIC_PERCENTAGE = 99
+MIN_TRAFFIC_INTERVAL = 1
+MAX_TRAFFIC_INTERVAL = 2880  # minutes (48 hours), CodeDeploy's limit for canary and linear intervals
 
 NO_ZONE = None
 _NO_ZONE_LABEL = "(no Availability Zone)"
 _INT_RE = re.compile(r"^\s*[-+]?\d+\s*$")
-_CONFIG_KEYS = ("name", "compute_platform", "minimum_healthy_hosts", "zonal_config")
+_CONFIG_KEYS = ("name", "compute_platform", "minimum_healthy_hosts", "zonal_config", "traffic_routing_config")
+_TRAFFIC_KEYS = ("type", "time_based_canary", "time_based_linear")
+_TRAFFIC_BLOCKS = {
+    TIME_BASED_CANARY: ("time_based_canary", "canary_percentage", "canary_interval"),
+    TIME_BASED_LINEAR: ("time_based_linear", "linear_percentage", "linear_interval"),
+}
 _ZONAL_KEYS = ("first_zone_monitor_duration_in_seconds", "monitor_duration_in_seconds", "minimum_healthy_hosts_per_zone")
 _CAMEL_HINTS = {
     "minimumHealthyHosts": "minimum_healthy_hosts",
@@ -140,6 +165,13 @@ _CAMEL_HINTS = {
     "minimumHealthyHostsPerZone": "minimum_healthy_hosts_per_zone",
     "Type": "type",
     "Value": "value",
+    "trafficRoutingConfig": "traffic_routing_config",
+    "timeBasedCanary": "time_based_canary",
+    "timeBasedLinear": "time_based_linear",
+    "canaryPercentage": "canary_percentage",
+    "canaryInterval": "canary_interval",
+    "linearPercentage": "linear_percentage",
+    "linearInterval": "linear_interval",
 }
 
 
@@ -205,14 +237,51 @@ class ZonalConfig(namedtuple("ZonalConfig", "first_zone_monitor_duration_in_seco
         }
 
 
-class DeploymentConfig(namedtuple("DeploymentConfig", "name type value zonal_config predefined")):
-    """A resolved EC2/on-premises deployment configuration.
+class TrafficRoutingConfig(namedtuple("TrafficRoutingConfig", "type percentage interval")):
+    """How traffic moves from the blue fleet to the green one.
 
-    ``type``/``value`` are the minimum healthy hosts rule; ``zonal_config`` is a ZonalConfig or
-    None; ``predefined`` tells CodeDeployDefault.* configs from custom ones.
+    ``type`` is AllAtOnce, TimeBasedCanary or TimeBasedLinear; ``percentage`` (1-99) and
+    ``interval`` (minutes, 1-2880) are None for AllAtOnce.  Canary: ``percentage`` first, the
+    rest after ``interval`` minutes.  Linear: ``percentage`` more every ``interval`` minutes.
     """
 
     __slots__ = ()
+
+    def to_dict(self):
+        """CodeDeploy's trafficRoutingConfig shape with snake_case keys."""
+        if self.type in _TRAFFIC_BLOCKS:
+            block, percentage, interval = _TRAFFIC_BLOCKS[self.type]
+            return {"type": self.type, block: {percentage: self.percentage, interval: self.interval}}
+        return {"type": self.type}
+
+    def describe(self):
+        """Human words, e.g. ``canary: 10% for 5 minutes, then the rest``."""
+        if self.type == TIME_BASED_CANARY:
+            return "canary: %d%% for %s, then the rest" % (self.percentage, _minutes(self.interval))
+        if self.type == TIME_BASED_LINEAR:
+            return "linear: %d%% more every %s" % (self.percentage, _minutes(self.interval))
+        return "all traffic at once"
+
+
+def _minutes(number):
+    return "%d minute%s" % (number, "" if number == 1 else "s")
+
+
+TRAFFIC_ALL_AT_ONCE_CONFIG = TrafficRoutingConfig(TRAFFIC_ALL_AT_ONCE, None, None)
+
+
+class DeploymentConfig(namedtuple("DeploymentConfig", "name type value zonal_config predefined traffic_routing")):
+    """A resolved EC2/on-premises deployment configuration.
+
+    ``type``/``value`` are the minimum healthy hosts rule; ``zonal_config`` is a ZonalConfig or
+    None; ``predefined`` tells CodeDeployDefault.* and Rollout.* configs from custom ones;
+    ``traffic_routing`` is a TrafficRoutingConfig or None (blue/green: all traffic at once).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name, type, value, zonal_config, predefined, traffic_routing=None):  # pylint: disable=redefined-builtin
+        return super(DeploymentConfig, cls).__new__(cls, name, type, value, zonal_config, predefined, traffic_routing)
 
     @property
     def minimum_healthy_hosts(self):
@@ -225,7 +294,9 @@ class DeploymentConfig(namedtuple("DeploymentConfig", "name type value zonal_con
         return self.zonal_config is not None
 
     def describe(self):
-        """``name (rule)``, for messages."""
+        """``name (rule)``, for messages (``name (rule; traffic words)`` with traffic routing)."""
+        if self.traffic_routing is not None:
+            return "%s (%s; traffic %s)" % (self.name, self.minimum_healthy_hosts.describe(), self.traffic_routing.describe())
         return "%s (%s)" % (self.name, self.minimum_healthy_hosts.describe())
 
     def to_dict(self):
@@ -235,6 +306,7 @@ class DeploymentConfig(namedtuple("DeploymentConfig", "name type value zonal_con
             "predefined": self.predefined,
             "minimum_healthy_hosts": self.minimum_healthy_hosts.to_dict(),
             "zonal_config": self.zonal_config.to_dict() if self.zonal_config is not None else None,
+            "traffic_routing_config": self.traffic_routing.to_dict() if self.traffic_routing is not None else None,
         }
 
 
@@ -246,11 +318,40 @@ PREDEFINED_CONFIGS = {
 PREDEFINED_NAMES = (ALL_AT_ONCE, HALF_AT_A_TIME, ONE_AT_A_TIME)
 
 
+def _traffic_config(kind, percentage, interval):
+    if kind == TIME_BASED_CANARY:
+        name = "%sCanary%dPercent%dMinutes" % (ROLLOUT_PREFIX, percentage, interval)
+    else:
+        name = "%sLinear%dPercentEvery%dMinute%s" % (ROLLOUT_PREFIX, percentage, interval, "" if interval == 1 else "s")
+    # The in-place part (installing on the green fleet) goes one instance at a time, as OneAtATime.
+    return DeploymentConfig(name, MOST_CONCURRENCY, 1, None, True, TrafficRoutingConfig(kind, percentage, interval))
+
+
+# The predefined traffic-shifting configs: the canary and linear schedules CodeDeploy offers for Lambda, under this
+# collection's own prefix (CodeDeploy defines none for EC2/on-premises, so no CodeDeployDefault.* name is invented).
+TRAFFIC_CONFIGS = dict((config.name, config) for config in (
+    [_traffic_config(TIME_BASED_CANARY, 10, minutes) for minutes in (5, 10, 15, 30)]
+    + [_traffic_config(TIME_BASED_LINEAR, 10, minutes) for minutes in (1, 2, 3, 10)]))
+TRAFFIC_CONFIG_NAMES = tuple(TRAFFIC_CONFIGS)  # canaries, then linear, shortest interval first
+
+
+def _rollout_equivalent(name):
+    """The Rollout.* config with the same schedule as a Lambda/ECS config name, or None."""
+    match = re.match(r"^CodeDeployDefault\.(?:Lambda|ECS)(Canary|Linear)(\d+)Percent(?:Every)?(\d+)Minutes?$", name)
+    if match:
+        kind = TIME_BASED_CANARY if match.group(1) == "Canary" else TIME_BASED_LINEAR
+        candidate = _traffic_config(kind, int(match.group(2)), int(match.group(3))).name
+        return candidate if candidate in TRAFFIC_CONFIGS else None
+    if name.endswith("AllAtOnce"):
+        return ALL_AT_ONCE
+    return None
+
+
 # --------------------------------------------------------------------------------------
 # Validation and resolution
 # --------------------------------------------------------------------------------------
 def _known_names(custom_configs):
-    names = list(PREDEFINED_NAMES)
+    names = list(PREDEFINED_NAMES) + list(TRAFFIC_CONFIG_NAMES)
     names.extend(sorted(str(name) for name in (custom_configs or {})))
     return names
 
@@ -290,7 +391,7 @@ def _suggest(name, candidates):
     """A "Did you mean" sentence for a misspelt config name, or ''."""
     text = str(name)
     for candidate in candidates:
-        if candidate.lower() == text.lower() or candidate.lower() == (PREDEFINED_PREFIX + text).lower():
+        if candidate.lower() in (text.lower(), (PREDEFINED_PREFIX + text).lower(), (ROLLOUT_PREFIX + text).lower()):
             return " Did you mean %s?" % candidate
     close = difflib.get_close_matches(text, candidates, n=1, cutoff=0.75)
     if close:
@@ -406,38 +507,119 @@ def validate_zonal_config(spec, where="deployment config"):
 
 
 def _platform_error(name, platform):
+    equivalent = _rollout_equivalent(name)
+    if equivalent and equivalent in TRAFFIC_CONFIGS:
+        hint = (" For the same traffic schedule between two EC2 fleets (blue/green), use %s (%s)."
+                % (equivalent, TRAFFIC_CONFIGS[equivalent].traffic_routing.describe()))
+    elif equivalent:
+        hint = " To move all traffic at once, use %s." % equivalent
+    else:
+        hint = ""
     return DeploymentConfigError(
         "%s is %s %s deployment configuration, but this deployment group deploys to EC2/on-premises instances. "
-        "Use %s, or a custom config with minimum_healthy_hosts."
-        % (name, "an" if platform == "ECS" else "a", platform, ", ".join(PREDEFINED_NAMES)),
+        "Use %s, or a custom config with minimum_healthy_hosts.%s"
+        % (name, "an" if platform == "ECS" else "a", platform, ", ".join(PREDEFINED_NAMES), hint),
         INVALID_COMPUTE_PLATFORM, "deployment_config", name)
 
 
+def _traffic_number(spec, block, key, lowest, highest, unit, where):
+    field = "traffic_routing_config.%s.%s" % (block, key)
+    if spec.get(key) is None:
+        raise DeploymentConfigError(
+            "%s: %s is missing. Give it as a whole number of %s from %d to %d." % (where, field, unit, lowest, highest),
+            INVALID_TRAFFIC_ROUTING_CONFIGURATION, field, None)
+    number = _as_int(spec[key], field, where, INVALID_TRAFFIC_ROUTING_CONFIGURATION)
+    if not lowest <= number <= highest:
+        raise DeploymentConfigError(
+            "%s: %s is %d, but it must be between %d and %d %s. Set %s to %d..%d."
+            % (where, field, number, lowest, highest, unit, field, lowest, highest),
+            INVALID_TRAFFIC_ROUTING_CONFIGURATION, field, number)
+    return number
+
+
+def validate_traffic_routing_config(spec, where="deployment config"):
+    """Validate ``traffic_routing_config`` and return a TrafficRoutingConfig (None when not given).
+
+    The shape is CodeDeploy's trafficRoutingConfig with snake_case keys::
+
+        {type: AllAtOnce | TimeBasedCanary | TimeBasedLinear,
+         time_based_canary: {canary_percentage: 1-99, canary_interval: minutes 1-2880},
+         time_based_linear: {linear_percentage: 1-99, linear_interval: minutes 1-2880}}
+
+    Only the block of the chosen type may be given (none for AllAtOnce).  Numbers given as
+    strings of digits are accepted.  Errors name the field, the value and the fix.
+    """
+    if spec is None:
+        return None
+    code = INVALID_TRAFFIC_ROUTING_CONFIGURATION
+    if not isinstance(spec, dict):
+        raise DeploymentConfigError(
+            "%s: traffic_routing_config must be a mapping like {type: TimeBasedCanary, time_based_canary: "
+            "{canary_percentage: 10, canary_interval: 5}}, got %s." % (where, _brief(spec)), code, "traffic_routing_config", spec)
+    _check_keys(spec, _TRAFFIC_KEYS, "traffic_routing_config.", where, code)
+    kind = spec.get("type")
+    canonical = dict((name.lower(), name) for name in TRAFFIC_TYPES)
+    kind_text = canonical.get(kind.strip().lower()) if isinstance(kind, str) else None
+    if kind_text is None:
+        given = "missing" if kind is None else "%s, which is not a traffic routing type" % _brief(kind)
+        raise DeploymentConfigError(
+            "%s: traffic_routing_config.type is %s. Use AllAtOnce, TimeBasedCanary (one step, then the rest) or "
+            "TimeBasedLinear (equal steps)." % (where, given), code, "traffic_routing_config.type", kind)
+    for other_kind, (block, _percentage, _interval) in _TRAFFIC_BLOCKS.items():
+        if other_kind != kind_text and spec.get(block) is not None:
+            fix = ("remove it" if kind_text == TRAFFIC_ALL_AT_ONCE
+                   else "remove it and give %s" % _TRAFFIC_BLOCKS[kind_text][0])
+            raise DeploymentConfigError(
+                "%s: traffic_routing_config has %s, but its type is %s. Set type to %s, or %s."
+                % (where, block, kind_text, other_kind, fix), code, "traffic_routing_config.%s" % block, spec.get(block))
+    if kind_text == TRAFFIC_ALL_AT_ONCE:
+        return TRAFFIC_ALL_AT_ONCE_CONFIG
+    block, percentage_key, interval_key = _TRAFFIC_BLOCKS[kind_text]
+    settings = spec.get(block)
+    example = "{%s: 10, %s: 5}" % (percentage_key, interval_key)
+    if settings is None:
+        raise DeploymentConfigError(
+            "%s: traffic_routing_config.type is %s but %s is missing. Add %s: %s." % (where, kind_text, block, block, example),
+            code, "traffic_routing_config.%s" % block, None)
+    if not isinstance(settings, dict):
+        raise DeploymentConfigError(
+            "%s: traffic_routing_config.%s must be a mapping like %s, got %s." % (where, block, example, _brief(settings)),
+            code, "traffic_routing_config.%s" % block, settings)
+    _check_keys(settings, (percentage_key, interval_key), "traffic_routing_config.%s." % block, where, code)
+    percentage = _traffic_number(settings, block, percentage_key, MIN_TRAFFIC_PERCENTAGE, MAX_TRAFFIC_PERCENTAGE,
+                                 "percent", where)
+    interval = _traffic_number(settings, block, interval_key, MIN_TRAFFIC_INTERVAL, MAX_TRAFFIC_INTERVAL, "minutes", where)
+    return TrafficRoutingConfig(kind_text, percentage, interval)
+
+
 def validate_custom_config(name, spec):
-    """Validate one custom config ``{minimum_healthy_hosts: {...}, zonal_config: {...}}`` and return a DeploymentConfig."""
+    """Validate one custom config ``{minimum_healthy_hosts, zonal_config?, traffic_routing_config?}``; return a DeploymentConfig.
+
+    ``minimum_healthy_hosts`` may be left out only when ``traffic_routing_config`` is given: the
+    in-place part then goes one instance at a time (OneAtATime's rule).
+    """
     where = "deployment config %s" % name
     if not isinstance(spec, dict):
         raise DeploymentConfigError(
             "%s must be a mapping like {minimum_healthy_hosts: {type: HOST_COUNT, value: 2}}, got %s." % (where, _brief(spec)),
             INVALID_MINIMUM_HEALTHY_HOST_VALUE, "deployment_configs.%s" % name, spec)
-    if "traffic_routing_config" in spec or "trafficRoutingConfig" in spec:
-        raise DeploymentConfigError(
-            "%s has a traffic_routing_config (TimeBasedCanary/TimeBasedLinear), which CodeDeploy uses for Lambda and ECS "
-            "only. For EC2/on-premises instances give minimum_healthy_hosts instead." % where,
-            INVALID_COMPUTE_PLATFORM, "deployment_configs.%s.traffic_routing_config" % name, None)
     _check_keys(spec, _CONFIG_KEYS, "", where, INVALID_MINIMUM_HEALTHY_HOST_VALUE)
     platform = spec.get("compute_platform")
     if platform not in (None, "Server"):
         raise DeploymentConfigError(
             "%s: compute_platform is %s; only Server (EC2/on-premises) configs can be used here. Remove compute_platform "
             "or set it to Server." % (where, _brief(platform)), INVALID_COMPUTE_PLATFORM, "compute_platform", platform)
+    traffic = validate_traffic_routing_config(spec.get("traffic_routing_config"), where)
     if spec.get("minimum_healthy_hosts") is None:
+        if traffic is not None:
+            zonal = validate_zonal_config(spec.get("zonal_config"), where)
+            return DeploymentConfig(str(name), MOST_CONCURRENCY, 1, zonal, False, traffic)
         raise DeploymentConfigError(
             "%s has no minimum_healthy_hosts. Add minimum_healthy_hosts: {type: HOST_COUNT|FLEET_PERCENT, value: N}."
             % where, INVALID_MINIMUM_HEALTHY_HOST_VALUE, "minimum_healthy_hosts", None)
     rule = validate_minimum_healthy_hosts(spec["minimum_healthy_hosts"], where=where)
     zonal = validate_zonal_config(spec.get("zonal_config"), where)
-    return DeploymentConfig(str(name), rule.type, rule.value, zonal, False)
+    return DeploymentConfig(str(name), rule.type, rule.value, zonal, False, traffic)
 
 
 def resolve_config(name_or_mapping, custom_configs=None):
@@ -445,9 +627,10 @@ def resolve_config(name_or_mapping, custom_configs=None):
 
     ``name_or_mapping`` may be None (the default, CodeDeployDefault.OneAtATime), a predefined
     name, the name of an entry in ``custom_configs`` (the inventory's ``deployment_configs``),
-    an inline mapping (``{name?, minimum_healthy_hosts, zonal_config?}``) or a DeploymentConfig
-    (returned as is).  Lambda and ECS names are recognised and refused for EC2/on-premises.
-    A custom config may not reuse a CodeDeployDefault.* name.
+    an inline mapping (``{name?, minimum_healthy_hosts, zonal_config?, traffic_routing_config?}``)
+    or a DeploymentConfig (returned as is).  Predefined traffic-shifting configs are named
+    ``Rollout.*`` (TRAFFIC_CONFIG_NAMES).  Lambda and ECS names are recognised and refused for
+    EC2/on-premises.  A custom config may not reuse a CodeDeployDefault.* or Rollout.* name.
     """
     if isinstance(name_or_mapping, DeploymentConfig):
         return name_or_mapping
@@ -473,6 +656,13 @@ def resolve_config(name_or_mapping, custom_configs=None):
                 "Rename the custom config." % (name, PREDEFINED_PREFIX), INVALID_DEPLOYMENT_CONFIG_NAME,
                 "deployment_configs.%s" % name, name)
         return PREDEFINED_CONFIGS[name]
+    if name.startswith(ROLLOUT_PREFIX) and name in custom_configs:
+        raise DeploymentConfigError(
+            "deployment_configs defines %s, but names starting with %s are reserved for this collection's predefined "
+            "traffic-shifting configs. Rename the custom config." % (name, ROLLOUT_PREFIX), INVALID_DEPLOYMENT_CONFIG_NAME,
+            "deployment_configs.%s" % name, name)
+    if name in TRAFFIC_CONFIGS:
+        return TRAFFIC_CONFIGS[name]
     if name in LAMBDA_CONFIG_NAMES:
         raise _platform_error(name, "Lambda")
     if name in ECS_CONFIG_NAMES:
@@ -490,6 +680,11 @@ def resolve_config(name_or_mapping, custom_configs=None):
         raise DeploymentConfigError(
             "Unknown predefined deployment config %s. The predefined EC2/on-premises configs are %s.%s"
             % (name, ", ".join(PREDEFINED_NAMES), hint), DEPLOYMENT_CONFIG_DOES_NOT_EXIST, "deployment_config", name)
+    if name.startswith(ROLLOUT_PREFIX):
+        raise DeploymentConfigError(
+            "Unknown predefined traffic-shifting config %s. The predefined ones are %s; define other schedules under "
+            "deployment_configs with a traffic_routing_config.%s" % (name, ", ".join(TRAFFIC_CONFIG_NAMES), hint),
+            DEPLOYMENT_CONFIG_DOES_NOT_EXIST, "deployment_config", name)
     defined = ", ".join(sorted(str(key) for key in custom_configs)) or "none"
     raise DeploymentConfigError(
         "Unknown deployment config %s: it is not predefined and not defined under deployment_configs (defined: %s).%s "
@@ -500,6 +695,36 @@ def resolve_config(name_or_mapping, custom_configs=None):
 # --------------------------------------------------------------------------------------
 # Arithmetic
 # --------------------------------------------------------------------------------------
+def traffic_routing(config, custom_configs=None):
+    """The TrafficRoutingConfig of ``config``: a TrafficRoutingConfig, a DeploymentConfig, a mapping in the
+    traffic_routing_config shape (has ``type``), or anything resolve_config accepts.  A config without traffic
+    routing (the CodeDeployDefault.* ones) moves all traffic at once."""
+    if isinstance(config, TrafficRoutingConfig):
+        return config
+    if isinstance(config, dict) and "type" in config and "minimum_healthy_hosts" not in config:
+        return validate_traffic_routing_config(config, "traffic routing")
+    resolved = resolve_config(config, custom_configs)
+    return resolved.traffic_routing or TRAFFIC_ALL_AT_ONCE_CONFIG
+
+
+def traffic_steps(config, custom_configs=None):
+    """The traffic shift as ``[(green_percent, wait_seconds_after), ...]``, ending with ``(100, 0)``.
+
+    ``config`` is anything traffic_routing() accepts.  AllAtOnce: ``[(100, 0)]``.  Canary 10/5:
+    ``[(10, 300), (100, 0)]``.  Linear 10/1: ``[(10, 60), (20, 60), ..., (90, 60), (100, 0)]``;
+    a percentage that does not divide 100 ends with a smaller step (linear 30: 30, 60, 90, 100).
+    ``wait_seconds_after`` is the bake at that share before the next step (alarms are watched
+    meanwhile); the last step has none.
+    """
+    routing = traffic_routing(config, custom_configs)
+    if routing.type == TIME_BASED_CANARY:
+        return [(routing.percentage, routing.interval * 60), (100, 0)]
+    if routing.type == TIME_BASED_LINEAR:
+        steps = [(percent, routing.interval * 60) for percent in range(routing.percentage, 100, routing.percentage)]
+        return steps + [(100, 0)]
+    return [(100, 0)]
+
+
 def _ceil_percent(percent, count):
     return -(-percent * count // 100)
 

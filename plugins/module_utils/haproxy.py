@@ -42,6 +42,7 @@ DEFAULT_DRAIN_TIMEOUT = 300
 DEFAULT_UP_TIMEOUT = 300
 MAX_TIMEOUT = 3600
 MAX_BACKENDS = 10
+MAX_WEIGHT = 256  # the largest server weight HAProxy accepts
 
 # HAProxy proxy and server names: letters, digits and - _ . : (HAProxy refuses anything else).
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -318,6 +319,22 @@ def command(verb, backend, server, value):
         if not _NAME_RE.match(name or ""):
             raise HaproxyError("%r is not an HAProxy name (letters, digits, '-', '_', '.', ':')" % (name,), backend=backend, server=server)
     return "set server %s/%s %s %s" % (backend, server, verb, value)
+
+
+def weight_command(backend, server, weight):
+    """``set weight B/S N`` (an absolute weight 0..256) with names checked like command()."""
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+        raise ValueError("an HAProxy server weight must be a whole number from 0 to %d, not %r" % (MAX_WEIGHT, weight))
+    for name in (backend, server):
+        if not _NAME_RE.match(name or ""):
+            raise HaproxyError("%r is not an HAProxy name (letters, digits, '-', '_', '.', ':')" % (name,), backend=backend, server=server)
+    return "set weight %s/%s %d" % (backend, server, weight)
+
+
+def weight_of(row):
+    """The server's current weight from its ``show stat`` row, or None when the row has none."""
+    text = ((row or {}).get("weight") or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ import uuid
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import haproxy
 from ansible_collections.rollout.codedeploy.plugins.module_utils.deployment_config import (
+    DEFAULT_CONFIG_NAME,
+    MOST_CONCURRENCY,
     DeploymentConfigError,
     resolve_config,
 )
@@ -811,9 +813,13 @@ def _normalize_selection(spec):
 
 
 def _config_definition(config):
-    definition = {"minimum_healthy_hosts": config.minimum_healthy_hosts.to_dict()}
+    definition = {}
+    if config.type != MOST_CONCURRENCY:  # a traffic-shifting config without its own rule keeps OneAtATime's
+        definition["minimum_healthy_hosts"] = config.minimum_healthy_hosts.to_dict()
     if config.zonal_config is not None:
         definition["zonal_config"] = config.zonal_config.to_dict()
+    if config.traffic_routing is not None:
+        definition["traffic_routing_config"] = config.traffic_routing.to_dict()
     return definition
 
 
@@ -880,6 +886,11 @@ def _normalize_group(application, name, spec, custom_configs, regions, default_r
         config = resolve_config(config_name, custom_configs or {})
     except DeploymentConfigError as exc:
         raise SelectionError("deployment_config", exc.message)
+    if config.traffic_routing is not None and style["type"] != BLUE_GREEN:
+        raise SelectionError("deployment_config", "%s shifts traffic between a blue and a green fleet (%s), which only a "
+                             "BLUE_GREEN deployment does; this group deploys IN_PLACE. Use a config without "
+                             "traffic_routing_config, such as %s, or set deployment_style.type: BLUE_GREEN"
+                             % (config.name, config.traffic_routing.describe(), DEFAULT_CONFIG_NAME), config.name)
     configs = {} if config.predefined else {config.name: _config_definition(config)}
 
     group_id = spec.get("deployment_group_id")
