@@ -58,7 +58,7 @@ def line(via, run):
     out = list(summary["out_of_rotation_s"].values())
     rotation = "out of rotation per host: min %.1f s, median %.1f s, max %.1f s" % (
         min(out), statistics.median(out), max(out)) if out else "no host left rotation"
-    return "%-13s %-44s %-9s requests %6d  failed %4d  p50 %6.1f ms  p99 %7.1f ms  %s" % (
+    return "%-13s %-46s %-26s requests %6d  failed %4d  p50 %6.1f ms  p99 %7.1f ms  %s" % (
         via, summary["rollout"], summary["status"], summary["requests"], summary["failed"], summary["p50_ms"] or 0.0,
         summary["p99_ms"] or 0.0, rotation)
 

@@ -11,10 +11,10 @@ Config choices (see docs/development.md, Real traffic in the test world):
 - ``option http-server-close``: every request gets its own server connection, so a server's
   current sessions (``scur``) are exactly its requests in flight, which is what ALB draining waits
   for; no idle pooled connection keeps a drained server busy;
-- ``retries 3`` without ``option redispatch``: HAProxy retries only failed connection attempts,
-  and only to the same server, so a stopped application still gives the client a 503; with
-  redispatch the last retry would go to another server and hide the very failure the suite
-  looks for;
+- ``retries 0`` and no ``option redispatch``: like an ALB, HAProxy answers a request whose
+  connection to the server fails with an error (503) instead of trying again; retries would wait a
+  second and try the same server, which hides an application that restarts within that second,
+  exactly the failure the suite looks for;
 - health checks ``GET /health`` expecting ``ok``, every 300 ms, ``fall 2 rise 2``: a dead server
   leaves rotation within about 0.6 s (a production value would be seconds; tests want speed).
 """
@@ -57,7 +57,7 @@ defaults
     timeout server 10s
     timeout check 1s
     option http-server-close
-    retries 3
+    retries 0
 """
 RELOAD_SCRIPT = """\
 set -e

@@ -57,7 +57,10 @@ class Run:
 
     def summary(self):
         out = self.out_of_rotation()
-        return {"rollout": self.name, "status": (self.deployment or {}).get("status"), "requests": self.load.count,
+        status = (self.deployment or {}).get("status")
+        if (self.deployment or {}).get("creator") == "rollback" and self.proc.returncode != 0:
+            status = "Failed, rollback %s" % status  # the playbook's own deployment failed and was rolled back
+        return {"rollout": self.name, "status": status, "requests": self.load.count,
                 "failed": self.load.failed, "p50_ms": self.load.p50, "p99_ms": self.load.p99,
                 "out_of_rotation_s": out, "bodies": dict(self.load.bodies)}
 
