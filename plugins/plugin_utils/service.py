@@ -684,11 +684,19 @@ def _rollback_event(deployment):
 def preview_message(plan, group, fleet_size):
     """Check mode: the plan (batches, hosts, the events and scripts each would run) with nothing recorded or touched."""
     hooks = plan.appspec.get("hooks") or {} if plan.appspec else {}
-    per_event = ["%s%s" % (e, " (%s)" % ", ".join(s["location"] for s in hooks[e]) if hooks.get(e) else "") for e in plan.host_events()]
+    def runs(host=None):
+        return "; ".join("%s%s" % (e, " (%s)" % ", ".join(s["location"] for s in hooks[e]) if hooks.get(e) else "") for e in plan.host_events(host))
     lines = ["Check mode: nothing is recorded or changed. Plan for %s: %s, %s, minimum healthy %d of %d" % (
         group, plan.location, plan.options["deployment_config"], plan.minimum, fleet_size)]
     for number, batch in enumerate(plan.batches, 1):
-        lines.append("batch %d: %s" % (number, ", ".join("%s (%s)" % (n, plan.instances[n]) for n in batch)))
-    lines.append("each host runs: %s" % "; ".join(per_event))
+        lines.append("batch %d: %s" % (number, ", ".join("%s (%s%s)" % (n, plan.instances[n], ", %s" % plan.roles[n] if n in plan.roles else "")
+                                                        for n in batch)))
+    if plan.roles:
+        for role in ("green", "blue"):
+            hosts = plan.hosts_in_role(role)
+            if hosts:
+                lines.append("each %s host runs: %s" % (role, runs(hosts[0])))
+    else:
+        lines.append("each host runs: %s" % runs())
     lines.append("ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the scripts of the revision each host ran last")
     return "\n".join(lines)

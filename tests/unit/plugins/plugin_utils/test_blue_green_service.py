@@ -323,3 +323,12 @@ def test_a_stopped_blue_green_deployment_takes_green_out_again():
     outcome = world.service().settle(plan)
     assert outcome["status"] == "Stopped" and outcome["blue_green"]["deregistered_green"] == ["green-1", "green-2"]
     assert world.lb.registered == {"i-b1", "i-b2"}
+
+
+def test_check_mode_shows_each_role_and_records_nothing():
+    world = World()
+    opening = world.service().open(request(settings()), BLUE, settings(), check_mode=True)
+    assert opening.preview and not world.ledger.deployments
+    assert "green-1 (i-g1, green)" in opening.message and "blue-2 (i-b2, blue)" in opening.message
+    assert "each green host runs: ApplicationStop" in opening.message
+    assert "each blue host runs: BeforeBlockTraffic; BlockTraffic; AfterBlockTraffic" in opening.message
