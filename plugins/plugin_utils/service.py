@@ -184,7 +184,8 @@ class DeploymentService(object):
             raise ServiceError(exc.message, exc.code)
         plan = self._plan(request, settings, strategy, options, revision, spec, hosts, planned)
         if check_mode:
-            return Opening(plan, preview_message(plan, request["deployment_group"], len(hosts)), warnings, preview=True)
+            fleet = len(plan.hosts_in_role("green")) if plan.roles else len(hosts)  # blue/green: the minimum is the green fleet's
+            return Opening(plan, preview_message(plan, request["deployment_group"], fleet), warnings, preview=True)
         summary = self._create(plan, request)
         plan.deployment_id = summary["deployment_id"]
         try:
@@ -684,13 +685,15 @@ def _rollback_event(deployment):
 def preview_message(plan, group, fleet_size):
     """Check mode: the plan (batches, hosts, the events and scripts each would run) with nothing recorded or touched."""
     hooks = plan.appspec.get("hooks") or {} if plan.appspec else {}
+
     def runs(host=None):
         return "; ".join("%s%s" % (e, " (%s)" % ", ".join(s["location"] for s in hooks[e]) if hooks.get(e) else "") for e in plan.host_events(host))
+
     lines = ["Check mode: nothing is recorded or changed. Plan for %s: %s, %s, minimum healthy %d of %d" % (
         group, plan.location, plan.options["deployment_config"], plan.minimum, fleet_size)]
     for number, batch in enumerate(plan.batches, 1):
-        lines.append("batch %d: %s" % (number, ", ".join("%s (%s%s)" % (n, plan.instances[n], ", %s" % plan.roles[n] if n in plan.roles else "")
-                                                        for n in batch)))
+        labels = ["%s (%s%s)" % (n, plan.instances[n], ", %s" % plan.roles[n] if n in plan.roles else "") for n in batch]
+        lines.append("batch %d: %s" % (number, ", ".join(labels)))
     if plan.roles:
         for role in ("green", "blue"):
             hosts = plan.hosts_in_role(role)
