@@ -69,11 +69,11 @@ class ActionModule(LifecycleAction):
             return {"changed": False, "events": lifecycle.skipped_events(events)}
         host = task_vars.get("inventory_hostname")
         try:
-            outcome = self.run_lifecycle(self._host_args(plan, events, host_lock_wait), task_vars)
+            outcome = self.run_lifecycle(self._host_args(plan, events, host_lock_wait, host), task_vars)
             if outcome.get("archive_missing") and plan.bundle:
                 # The host no longer keeps the earlier archive and nothing ran: send the revision's bundle instead.
                 self._from_bundle = True
-                outcome = self.run_lifecycle(self._host_args(plan, events, host_lock_wait), task_vars)
+                outcome = self.run_lifecycle(self._host_args(plan, events, host_lock_wait, host), task_vars)
         except AnsibleConnectionFailure as exc:
             return unreachable_outcome(host, plan.deployment_id, events, str(exc).strip().splitlines()[0])
         if outcome.get("unreachable"):
@@ -85,8 +85,8 @@ class ActionModule(LifecycleAction):
         self._notes = tuple(self._notes) + tuple(outcome.get("warnings") or ())
         return outcome
 
-    def _host_args(self, plan, events, host_lock_wait):
-        args = plan.host_arguments(events, from_bundle=self._from_bundle)
+    def _host_args(self, plan, events, host_lock_wait, host=None):
+        args = plan.host_arguments(events, from_bundle=self._from_bundle, host=host)
         if host_lock_wait is not None:
             args["host_lock_wait"] = host_lock_wait
         return args
@@ -95,7 +95,7 @@ class ActionModule(LifecycleAction):
         """Free the host when a controller step ends its lifecycle between two runs (one more module run, only then)."""
         if not self._keeps_host:
             return
-        args = plan.host_arguments([])
+        args = plan.host_arguments([], host=task_vars.get("inventory_hostname"))
         args.pop("bundle_src", None)
         args["release_host_lock"] = True
         try:

@@ -70,7 +70,7 @@ class ActionModule(ActionBase):
         # The group first: its settings decide which deployment configs are known.
         name = contract.deployment_group(args.get("deployment_group"), groups, plugin_groups)
         hosts, settings = group_hosts(name, groups, task_vars.get("hostvars") or {}, plugin_groups)
-        request = contract.start_request(args, settings, groups, plugin_groups)
+        request = contract.start_request(args, settings, groups, plugin_groups, hostvars=task_vars.get("hostvars") or {})
         params = check_arguments(SPEC, _present(args, request), ACTION)
         request["ledger"] = params.get("ledger")
         request["aws"].setdefault("region", settings.get("region"))

@@ -146,3 +146,17 @@ class AwsAccess(object):
             return self.client("sts").get_caller_identity()["Account"]
         except Exception:  # pylint: disable=broad-except  # the account id only decorates messages
             return "000000000000"
+
+
+def terminate_instances(access, instance_ids):
+    """Terminate EC2 instances (a blue/green deployment's original fleet with TERMINATE); returns ``{instance id: state}``.
+    AwsError names the instances and the EC2 error."""
+    ids = list(instance_ids or ())
+    if not ids:
+        return {}
+    try:
+        answer = access.client("ec2").terminate_instances(InstanceIds=ids)
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError("EC2 could not terminate %s: %s. Check that the instances exist and that the controller's credentials allow "
+                       "ec2:TerminateInstances; terminate them by hand once fixed." % (", ".join(ids), error_text(exc)), "TERMINATE_FAILED")
+    return {change["InstanceId"]: (change.get("CurrentState") or {}).get("Name") for change in answer.get("TerminatingInstances") or []}

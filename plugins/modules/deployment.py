@@ -119,6 +119,14 @@ options:
       - With O(state=started), deploy the revision of this earlier deployment from the archives it left on the hosts
         (no fetch, no download). This is how rollbacks run.
     type: str
+  green_hosts:
+    description:
+      - With O(state=started), for a deployment group whose C(deployment_style.type) is C(BLUE_GREEN) (required there, refused
+        otherwise) - the inventory group or groups whose hosts are the green fleet (existing instances, C(DISCOVER_EXISTING)).
+        They get the revision and take over the group's load balancers; the group's own hosts are the blue fleet.
+      - Each green host needs its EC2 instance id in C(codedeploy_instance_id), C(instance_id) or C(ec2_instance_id) and must not be a host of the group.
+    type: list
+    elements: str
   only_hosts:
     description: With O(state=started), deploy only to these hosts of the group (a rollback targets the hosts the failed deployment touched).
     type: list
@@ -250,6 +258,13 @@ out_of_service:
   returned: with O(state=finished)
   type: list
   elements: str
+blue_green:
+  description:
+    - For a blue/green deployment, what happened to the traffic and the blue fleet - C(phase) (C(rerouted), C(before_reroute),
+      C(after_reroute)), C(action) (C(KEEP_ALIVE) or C(TERMINATE)) and C(terminated) after a success, C(deregistered_green),
+      C(registered_blue) and C(errors) after a failure, and C(msg). None for an in-place deployment.
+  returned: with O(state=finished)
+  type: dict
 unrecorded:
   description:
     - Hosts whose outcome the ledger still does not have (their instance stays V(InProgress)), each with why. A host whose

@@ -272,8 +272,67 @@ def deployment_group(name, groups, plugin_groups):
     return name
 
 
+# ------------------------------------------------------------------------------ the green fleet of a blue/green deployment
+#: Host variables that may hold a host's EC2 instance id, in the order they are read: the codedeploy inventory plugin's, then
+#: amazon.aws.aws_ec2's (``instance_id``, or ``ec2_instance_id`` when composed).
+INSTANCE_ID_VARS = ("codedeploy_instance_id", "instance_id", "ec2_instance_id")
+GREEN_EXAMPLE = "green_hosts=web_green"
+
+
+def _style(settings):
+    return ((settings or {}).get("deployment_style") or {}).get("type") or "IN_PLACE"
+
+
+def green_hosts(value, settings, deployment_group_name, groups, hostvars):
+    """The green fleet named by ``green_hosts`` (inventory group names): ``(names, [{host, instance_id, zone, role}])``.
+
+    Required for a BLUE_GREEN group, refused for any other; every green host must be outside the deployment group (a blue
+    host cannot also be green) and have an EC2 instance id in its host variables."""
+    style = _style(settings)
+    if value in (None, "", []):
+        if style == "BLUE_GREEN":
+            raise InputError("deployment group %s is BLUE_GREEN: its deployment needs the green fleet. Pass the inventory group (or "
+                             "groups) of the green instances with -e %s; its hosts get the revision and take over the traffic of "
+                             "the group's hosts" % (deployment_group_name, GREEN_EXAMPLE), "green_hosts")
+        return None, None
+    names = as_names("green_hosts", value)
+    if style != "BLUE_GREEN":
+        raise InputError("green_hosts=%s is not accepted: deployment group %s is %s, and only a BLUE_GREEN group has a green fleet. "
+                         "Leave green_hosts out, or set deployment_style.type: BLUE_GREEN in the inventory source" % (
+                             _show(value), deployment_group_name, style), "green_hosts")
+    groups = groups or {}
+    hostvars = hostvars or {}
+    blue = set(groups.get(deployment_group_name) or ())
+    fleet, seen = [], set()
+    for name in names:
+        if name not in groups:
+            raise InputError("green_hosts=%s is not accepted: %s is not a group of this inventory. Name an inventory group whose "
+                             "hosts are the green instances (for example a second deployment group of the codedeploy inventory "
+                             "source that selects them by tag)" % (_show(value), _show(name)), "green_hosts")
+        if not groups.get(name):
+            raise InputError("green_hosts=%s is not accepted: inventory group %s has no hosts; the green fleet must be running "
+                             "instances. Check the tags that select them" % (_show(value), _show(name)), "green_hosts")
+        for host in groups[name]:
+            if host in seen:
+                continue
+            seen.add(host)
+            if host in blue or name == deployment_group_name:
+                raise InputError("green_hosts=%s is not accepted: %s is in deployment group %s, so it is a blue (original) host; "
+                                 "a host cannot be blue and green. Select the green instances by a tag the group's hosts do not "
+                                 "carry" % (_show(value), host, deployment_group_name), "green_hosts")
+            host_vars = hostvars.get(host) or {}
+            instance_id = next((host_vars.get(key) for key in INSTANCE_ID_VARS if host_vars.get(key)), None)
+            if not instance_id:
+                raise InputError("green_hosts=%s is not accepted: green host %s has no EC2 instance id in its host variables (%s). "
+                                 "Take the green group from the rollout.codedeploy.codedeploy or amazon.aws.aws_ec2 inventory plugin, "
+                                 "or set one of these variables" % (_show(value), host, ", ".join(INSTANCE_ID_VARS)), "green_hosts")
+            zone = host_vars.get("codedeploy_availability_zone") or (host_vars.get("placement") or {}).get("availability_zone")
+            fleet.append({"host": host, "instance_id": str(instance_id), "zone": zone, "role": "green"})
+    return names, fleet
+
+
 # ------------------------------------------------------------------------------ the playbooks' inputs
-def start_request(args, settings, groups, plugin_groups):
+def start_request(args, settings, groups, plugin_groups, hostvars=None):
     """The checked inputs of ``state=started`` (deploy and rollback), as a plain dict of typed values."""
     request = {"deployment_group": deployment_group(args.get("deployment_group"), groups, plugin_groups)}
     request["reuse_deployment"] = _optional(args, "reuse_deployment", lambda f, v: as_text(f, v, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"))
@@ -295,6 +354,16 @@ def start_request(args, settings, groups, plugin_groups):
     request["max_revisions"] = _optional(args, "max_revisions", lambda f, v: as_int(f, v, 1, 1000))
     request["host_lock_wait"] = _optional(args, "host_lock_wait", lambda f, v: as_int(f, v, *HOST_LOCK_WAIT_RANGE))
     request["only_hosts"] = _optional(args, "only_hosts", as_names)
+    if _style(settings) == "BLUE_GREEN":
+        if request["reuse_deployment"]:
+            raise InputError("deployment group %s is BLUE_GREEN: it is rolled back by deploying the earlier revision to a green "
+                             "fleet (-e revision=... -e %s), not by redeploying archives on its hosts" % (
+                                 request["deployment_group"], GREEN_EXAMPLE), "deployment_id")
+        if request["update_outdated_instances_only"]:
+            raise InputError("update_outdated_instances_only=true is not accepted for BLUE_GREEN group %s: every green host gets "
+                             "the revision. Leave it out" % request["deployment_group"], "update_outdated_instances_only")
+    request["green_hosts"], request["green_fleet"] = green_hosts(args.get("green_hosts"), settings, request["deployment_group"], groups,
+                                                                 hostvars)
     request["aws"] = aws_settings(args)
     return request
 

@@ -97,6 +97,9 @@ class HostRun(object):
     def admit(self):
         """Wait for a slot under the minimum healthy hosts; give up when the deployment stopped or can never admit this host."""
         plan, idle_since = self.plan, None
+        # Blue hosts go all at once, and only once the green fleet is ready: the minimum healthy hosts is green's rule.
+        blue = plan.role_of(self.host) == "blue"
+        limit = len(plan.hosts) + 1 if blue else plan.max_unhealthy
         while True:
             if not self._controller_alive():
                 return False, "its controller (ansible-playbook) is gone"
@@ -105,7 +108,11 @@ class HostRun(object):
                 return False, "the deployment is %s" % current["status"]
             if current.get("stop_request"):
                 return False, "a stop was requested"
-            if self.ledger.try_start_instance(plan.deployment_id, self.instance, plan.max_unhealthy):
+            if blue:
+                ready, why = self.service.green_ready(plan)
+                if not ready:
+                    return False, why
+            if self.ledger.try_start_instance(plan.deployment_id, self.instance, limit):
                 return True, None
             if current["overview"].get("InProgress", 0) == 0:
                 # Nothing in flight can free a slot: the failures so far already use up what the minimum allows.
@@ -121,7 +128,7 @@ class HostRun(object):
         """Run the plan's steps in order; returns (event records, the failure or None, whether the host is out of rotation)."""
         plan, events, blocked = self.plan, [], False
         balancers = self.service.balancers(plan)
-        for step in plan.steps:
+        for step in plan.steps_for(self.host):
             if not self._controller_alive():
                 failure = self._gone(step)
                 events.extend(failure["events"])

@@ -45,6 +45,9 @@ FIELDS = (
     ("fallback", None, "for a rollback: where ``bundle`` came from for hosts without the archive, or why there is none"),
     ("options", None, "the effective deployment options (config, file_exists_behavior, alarms, auto_rollback, ...)"),
     ("steps", (), "each host's lifecycle: lists of host events and the controller's traffic steps"),
+    ("roles", None, "blue/green: inventory host -> its role, green (gets the revision) or blue (leaves the load balancers); empty in place"),
+    ("steps_by_role", None, "blue/green: role -> that role's lifecycle, in the form of steps; empty in place (every host runs steps)"),
+    ("blue_green", None, "blue/green: the group's blue_green settings (termination action and wait); None in place"),
     ("target_groups", (), "target groups that traffic control uses"),
     ("classic_elbs", (), "classic load balancers that traffic control uses"),
     ("haproxy_backends", (), "HAProxy backends that traffic control uses (normalized settings)"),
@@ -85,7 +88,7 @@ class Plan(object):
             elif isinstance(value, dict):
                 value = dict(value)
             object.__setattr__(self, name, value)
-        for name in ("instances", "zones"):
+        for name in ("instances", "zones", "roles", "steps_by_role"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, {})
         if self.options is None:
@@ -142,6 +145,24 @@ class Plan(object):
     def instance_of(self, host):
         return self.instances.get(host)
 
+    def role_of(self, host):
+        """green or blue in a blue/green plan; None in place."""
+        return self.roles.get(host)
+
+    def hosts_in_role(self, role):
+        """The plan's hosts of ``role``, in rollout order."""
+        return [host for host in self.hosts if self.roles.get(host) == role]
+
+    def steps_for(self, host):
+        """The steps ``host`` runs: its role's in a blue/green plan, else ``steps``."""
+        role = self.roles.get(host)
+        if role is None:
+            return self.steps
+        if role not in self.steps_by_role:
+            raise PlanError("the plan gives %s the role %s, which has no steps (roles with steps: %s)" % (
+                host, role, ", ".join(sorted(self.steps_by_role)) or "none"))
+        return self.steps_by_role[role]
+
     def alarm_names(self):
         """The alarms to watch, or () when alarm monitoring is off."""
         alarms = self.options.get("alarms") or {}
@@ -158,8 +179,8 @@ class Plan(object):
                 return int(self.bake_after[index] if index < len(self.bake_after) else 0)
         return 0
 
-    def host_arguments(self, events, from_bundle=False):
-        """The arguments of a lifecycle module run of ``events`` on a host of this plan; ``from_bundle``: a rollback host
+    def host_arguments(self, events, from_bundle=False, host=None):
+        """The arguments of a lifecycle module run of ``events`` on ``host`` of this plan; ``from_bundle``: a rollback host
         without the earlier archive gets the fallback bundle instead."""
         args = {
             "deployment_id": self.deployment_id, "deployment_group_id": self.deployment_group_id,
@@ -176,22 +197,22 @@ class Plan(object):
         for option in ("deployment_root", "max_revisions"):
             if getattr(self, option) is not None:
                 args[option] = getattr(self, option)
-        last = self.last_host_slice()
+        last = self.last_host_slice(host)
         args["release_host_lock"] = last is None or list(events) == last
         if not args["release_host_lock"]:
             # The hold covers the controller's traffic step between two runs: HAProxy waits may be longer than 300 s.
             args["host_lock_hold"] = max(HOST_LOCK_HOLD, int(longest_wait(self.haproxy_backends)) + 300)
         return args
 
-    def last_host_slice(self):
-        """The last list of host events in the steps that has work on the host: its run releases the host lock."""
-        slices = [step for step in self.steps if isinstance(step, list) and needs_host(step, self.appspec)]
+    def last_host_slice(self, host=None):
+        """The last list of host events in ``host``'s steps that has work on the host: its run releases the host lock."""
+        slices = [step for step in self.steps_for(host) if isinstance(step, list) and needs_host(step, self.appspec)]
         return slices[-1] if slices else None
 
-    def host_events(self):
-        """Every event a host runs, in order (host events and traffic steps flattened)."""
+    def host_events(self, host=None):
+        """Every event ``host`` (by default: a host without a role) runs, in order (host events and traffic steps flattened)."""
         events = []
-        for step in self.steps:
+        for step in self.steps_for(host):
             events.extend(step if isinstance(step, list) else [step])
         return events
 

@@ -87,6 +87,9 @@ def effective_options(settings, request):
     for key in OPTION_NAMES:
         if request.get(key) is not None:
             options[key] = request[key]
+    if (settings.get("deployment_style") or {}).get("type") == "BLUE_GREEN":
+        # Recorded with the deployment: what happens to the blue fleet after the reroute.
+        options["blue_green"] = dict(settings.get("blue_green") or {})
     if request.get("creator") == "rollback":
         # A rollback is the remedy for what tripped the alarm: the same alarm does not stop it.
         options["alarms"] = dict(options["alarms"], enabled=False)
@@ -155,7 +158,12 @@ class DeploymentService(object):
     # ------------------------------------------------------------------ open
     def open(self, request, hosts, settings, check_mode=False):
         """Plan and open a deployment for the checked ``request`` (contract.start_request) to ``hosts`` of the group."""
-        strategy = strategies.for_group(settings)
+        try:
+            strategy = strategies.for_group(settings)
+        except strategies.StrategyError as exc:
+            raise ServiceError(exc.message, exc.code)
+        if strategy.name == strategies.BlueGreen.name:
+            hosts = blue_green_hosts(hosts, request.get("green_fleet"), request["deployment_group"])
         options = effective_options(settings, request)
         revision, spec, warnings = self._revision(request, settings)
         if request.get("only_hosts"):
@@ -176,7 +184,8 @@ class DeploymentService(object):
             raise ServiceError(exc.message, exc.code)
         plan = self._plan(request, settings, strategy, options, revision, spec, hosts, planned)
         if check_mode:
-            return Opening(plan, preview_message(plan, request["deployment_group"], len(hosts)), warnings, preview=True)
+            fleet = len(plan.hosts_in_role("green")) if plan.roles else len(hosts)  # blue/green: the minimum is the green fleet's
+            return Opening(plan, preview_message(plan, request["deployment_group"], fleet), warnings, preview=True)
         summary = self._create(plan, request)
         plan.deployment_id = summary["deployment_id"]
         try:
@@ -250,7 +259,10 @@ class DeploymentService(object):
             inventory_group=group,
             hosts=list(planned.hosts), serial=list(planned.serial) or [1], batches=[list(b) for b in planned.batches],
             bake_after=list(planned.bake_after), instances={name: by_host[name]["instance_id"] for name in planned.hosts},
-            zones={name: by_host[name].get("zone") for name in planned.hosts}, minimum=planned.minimum, max_unhealthy=len(hosts) - planned.minimum,
+            zones={name: by_host[name].get("zone") for name in planned.hosts}, minimum=planned.minimum,
+            max_unhealthy=planned.fleet_size - planned.minimum,
+            roles={name: by_host[name]["role"] for name in planned.hosts if by_host[name].get("role")},
+            steps_by_role=strategy.steps_by_role(any(balancers.values())), blue_green=options.get("blue_green"),
             bundle=revision.get("bundle"), sha256=revision.get("sha256"), location=revision.get("location"), appspec=spec,
             bundle_type=revision.get("bundle_type"), source=revision.get("source"),
             revision_env=revision.get("env") or {}, reuse_deployment=request.get("reuse_deployment"), fallback=revision.get("fallback"),
@@ -265,7 +277,8 @@ class DeploymentService(object):
         """Open the deployment in the ledger: the group's lock is taken here (ActiveDeploymentError when it is held)."""
         revision = {"location": plan.location, "sha256": plan.sha256, "bundle_type": plan.bundle_type, "source": plan.source,
                     "env": plan.revision_env, "appspec": plan.appspec}
-        instances = [{"instance_id": plan.instances[name], "host": name, "zone": plan.zones.get(name)} for name in plan.hosts]
+        instances = [dict({"instance_id": plan.instances[name], "host": name, "zone": plan.zones.get(name)},
+                          **({"role": plan.roles[name]} if name in plan.roles else {})) for name in plan.hosts]
         return self.ledger.create_deployment(
             plan.application, plan.deployment_group, plan.deployment_group_id, revision, plan.options["deployment_config"], instances,
             creator=request.get("creator") or "user", options=plan.options, description=request.get("description"),
@@ -355,7 +368,28 @@ class DeploymentService(object):
         elif bake > 0:
             self._sleep(bake)
         self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
+        if plan.roles and set(batch_hosts or ()) & set(plan.hosts_in_role("green")):
+            ready, why = self.green_ready(plan, final=False)
+            if not ready:
+                # The blue hosts' admission asks the same question and leaves them untouched; settle fails the deployment.
+                return {"proceed": False, "status": current["status"], "error_code": "HEALTH_CONSTRAINTS", "baked": bake, "changed": False,
+                        "msg": "%s: %s; the blue hosts keep serving" % (plan.deployment_id, why)}
         return {"proceed": True, "status": current["status"], "baked": bake, "changed": False}
+
+    # ------------------------------------------------------------------ blue/green
+    def green_ready(self, plan, final=True):
+        """Whether the green fleet satisfies the minimum healthy hosts: (True, None) or (False, why). ``final``: every green host
+        must have finished (the question the blue hosts ask before they leave the load balancers); otherwise hosts still to go
+        count as possible successes."""
+        deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
+        counts = green_counts(plan, deployment)
+        if final and counts["pending"]:
+            return False, "%d green host(s) have not finished" % counts["pending"]
+        outcome = configs.evaluate(counts["total"], counts["succeeded"], counts["failed"], counts["pending"], plan.minimum)
+        if outcome.status == "Failed":
+            return False, "HEALTH_CONSTRAINTS: %d of %d green hosts succeeded, at least %d needed before traffic leaves the blue hosts" % (
+                counts["succeeded"], counts["total"], max(plan.minimum, 1))
+        return True, None
 
     def _stop(self, plan, code, message):
         self.ledger.update_status(plan.deployment_id, "Stopped", code, message)
@@ -371,13 +405,19 @@ class DeploymentService(object):
             return {"changed": False, "deployment_id": None, "status": "Succeeded", "msg": plan.note or "nothing deployed",
                     "rollback": None, "overview": {}, "out_of_service": [], "error": None}
         deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
-        unrecorded = []
+        unrecorded, blue_green = [], None
         if deployment["status"] not in TERMINAL_STATUSES:
             unrecorded, recorded = self.record_reported(plan, deployment, reported or {})
             if recorded:
                 deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
-            self._verdict(plan, deployment)
+            if plan.roles:
+                blue_green = self._blue_green_verdict(plan, deployment)
+            else:
+                self._verdict(plan, deployment)
             deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
+        elif plan.roles:
+            # Stopped between batches (a stop request, an alarm) or settled by another run: put the traffic back all the same.
+            blue_green = self._traffic_rollback(plan, deployment, record=False)
         event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
         warnings = self.notify(plan, deployment, event)
         out_of_service = [i.get("host") or i["instance_id"] for i in deployment.get("instances") or [] if i.get("out_of_service")]
@@ -390,12 +430,14 @@ class DeploymentService(object):
             summary += ". Out of service in their load balancers: %s" % ", ".join(out_of_service)
         if unrecorded:
             summary += ". The ledger has no outcome for %s: %s" % (", ".join(unrecorded), UNRECORDED_HINT)
-        rollback = self.rollback_target(plan, deployment)
+        if blue_green and blue_green.get("msg"):
+            summary += ". %s" % blue_green["msg"]
+        rollback = None if plan.roles else self.rollback_target(plan, deployment)
         if rollback:
             summary += ". Rolling back %d host(s) to %s (%s)" % (len(rollback["hosts"]), rollback["reuse_deployment"], rollback["location"])
         return {"changed": True, "deployment_id": plan.deployment_id, "status": deployment["status"], "error": error or None,
                 "overview": deployment["overview"], "out_of_service": out_of_service, "msg": summary, "rollback": rollback,
-                "unrecorded": unrecorded,
+                "unrecorded": unrecorded, "blue_green": blue_green,
                 "notification_warnings": [w for w in warnings or [] if w]}
 
     def record_reported(self, plan, deployment, reported):
@@ -430,6 +472,130 @@ class DeploymentService(object):
         message = "%s (%d of %d instances succeeded, at least %d needed)" % (
             "; ".join(lines) or outcome.message, succeeded, total, max(plan.minimum, 1))
         self.ledger.update_status(plan.deployment_id, "Failed", outcome.error_code or "HEALTH_CONSTRAINTS", message)
+
+    # ------------------------------------------------------------------ blue/green settle
+    def _blue_green_verdict(self, plan, deployment):
+        """Settle a blue/green deployment: the green fleet's minimum and every blue host out of the load balancers make it
+        Succeeded (then KEEP_ALIVE or TERMINATE the blue fleet); anything else fails it and puts the traffic back first."""
+        counts = green_counts(plan, deployment)
+        # At the end, green hosts that never finished count as failed.
+        green_ok = configs.evaluate(counts["total"], counts["succeeded"], counts["failed"] + counts["pending"], 0,
+                                    plan.minimum).status == "Succeeded"
+        blue = [i for i in deployment.get("instances") or [] if i.get("role") == "blue"]
+        blue_failed = [i for i in blue if i["status"] != "Succeeded"]
+        if green_ok and not blue_failed:
+            done = self._after_reroute(plan, blue)
+            if done.get("error_code"):
+                self.ledger.update_status(plan.deployment_id, "Failed", done["error_code"], done["msg"])
+            else:
+                self.ledger.update_status(plan.deployment_id, "Succeeded")
+            return done
+        lines = failure_summary(deployment)
+        if not green_ok:
+            code = "HEALTH_CONSTRAINTS"
+            why = "%d of %d green hosts succeeded, at least %d needed" % (counts["succeeded"], counts["total"], max(plan.minimum, 1))
+        else:
+            failed = next((i for i in blue_failed if i["status"] == "Failed"), blue_failed[0])
+            code = failed.get("error_code") or "HEALTH_CONSTRAINTS"
+            why = "blue host(s) %s did not leave the load balancers" % ", ".join(i.get("host") or i["instance_id"] for i in blue_failed)
+        back = self._traffic_rollback(plan, deployment, record=True, event="DEPLOYMENT_FAILURE")
+        message = "%s (%s). %s" % ("; ".join(lines) or why, why, back["msg"])
+        self.ledger.update_status(plan.deployment_id, "Failed", code, message)
+        return back
+
+    def _after_reroute(self, plan, blue):
+        """After every blue host left the load balancers: KEEP_ALIVE leaves the blue fleet running, TERMINATE terminates it after
+        the termination wait (renewing the deployment's lease meanwhile)."""
+        setting = (plan.blue_green or {}).get("terminate_blue_instances_on_deployment_success") or {}
+        action = setting.get("action") or "TERMINATE"
+        ids = [i["instance_id"] for i in blue]
+        names = ", ".join(i.get("host") or i["instance_id"] for i in blue)
+        if action == "KEEP_ALIVE" or not ids:
+            for instance in blue:
+                self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"], blue_fleet="kept alive")
+            return {"phase": "rerouted", "action": "KEEP_ALIVE", "blue": ids, "terminated": [],
+                    "msg": "Traffic rerouted to the green hosts; the blue hosts %s are out of the load balancers and left running "
+                           "(KEEP_ALIVE)" % (names or "(none)")}
+        wait = int(setting.get("termination_wait_time_in_minutes") or 0) * 60
+        self._wait(plan, wait)
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import AwsError, terminate_instances
+        try:
+            states = terminate_instances(self.aws, ids)
+        except AwsError as exc:
+            for instance in blue:
+                self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"], blue_fleet="termination failed")
+            return {"phase": "rerouted", "action": "TERMINATE", "blue": ids, "terminated": [], "error_code": exc.code,
+                    "msg": "Traffic rerouted to the green hosts, but the blue hosts were not terminated after %d min: %s" % (
+                        wait // 60, exc.message)}
+        for instance in blue:
+            self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"], blue_fleet="terminated")
+        return {"phase": "rerouted", "action": "TERMINATE", "blue": ids, "terminated": sorted(states or ids),
+                "msg": "Traffic rerouted to the green hosts; the blue hosts %s were terminated after %d min (TERMINATE)" % (names, wait // 60)}
+
+    def _wait(self, plan, seconds):
+        """Sleep ``seconds`` in steps, renewing the lease, so the group stays this deployment's while it waits."""
+        step = max(1, min(60, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
+        left = int(seconds)
+        while left > 0:
+            self._sleep(min(step, left))
+            left -= step
+            self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
+
+    def _traffic_rollback(self, plan, deployment, record, event=None):
+        """Put the traffic back after a blue/green deployment failed or stopped.
+
+        Before the reroute (no blue host touched): the green hosts that reached AllowTraffic leave the load balancers again;
+        the blue hosts never moved. After it (when automatic rollback applies): the blue hosts that left are registered again,
+        then the green hosts leave. ``record``: note each move on the instance (the deployment is not settled yet)."""
+        instances = deployment.get("instances") or []
+        green = [i for i in instances if i.get("role") == "green" and any(e.get("event") == "AllowTraffic" for e in i.get("events") or [])]
+        blue = [i for i in instances if i.get("role") == "blue" and i["status"] not in ("Pending", "Skipped")]
+        event = event or _rollback_event(deployment)
+        if not blue:
+            moved, errors = self._move(plan, green, "BlockTraffic", record)
+            text = "Traffic stays on the blue hosts, which were not touched"
+            if moved:
+                text += "; green host(s) %s left the load balancers again" % ", ".join(moved)
+            return {"phase": "before_reroute", "deregistered_green": moved, "registered_blue": [], "errors": errors,
+                    "msg": text + ("" if not errors else ". Not done: %s" % "; ".join(errors))}
+        auto = plan.options.get("auto_rollback") or {}
+        asked = (deployment.get("stop_request") or {}).get("rollback") and event == "DEPLOYMENT_STOP_ON_REQUEST"
+        if not (asked or (auto.get("enabled") and event in (auto.get("events") or ["DEPLOYMENT_FAILURE"]))):
+            return {"phase": "after_reroute", "deregistered_green": [], "registered_blue": [], "errors": [],
+                    "msg": "Traffic was already rerouted to the green hosts and automatic rollback is off for %s: the blue hosts %s stay "
+                           "out of the load balancers" % (event, ", ".join(i.get("host") or i["instance_id"] for i in blue))}
+        back, errors = self._move(plan, blue, "AllowTraffic", record)
+        out = []
+        if not errors:
+            out, more = self._move(plan, green, "BlockTraffic", record)
+            errors += more
+        text = "Rolled the traffic back: blue host(s) %s registered again" % (", ".join(back) or "none")
+        text += ", green host(s) %s deregistered" % ", ".join(out) if out else ", the green hosts keep serving (a blue host could not come back)"
+        return {"phase": "after_reroute", "deregistered_green": out, "registered_blue": back, "errors": errors,
+                "msg": text + ("" if not errors else ". Not done: %s" % "; ".join(errors))}
+
+    def _move(self, plan, instances, step, record, timeout=300):
+        """BlockTraffic or AllowTraffic for ``instances``: (the hosts moved, the errors)."""
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import TrafficError
+        moved, errors = [], []
+        if not instances:
+            return moved, errors
+        balancers = self.balancers(plan)
+        for instance in instances:
+            host = instance.get("host") or instance["instance_id"]
+            try:
+                if step == "BlockTraffic":
+                    balancers.block(instance["instance_id"], timeout=timeout, host=host)
+                else:
+                    balancers.allow(instance["instance_id"], timeout=timeout, host=host)
+            except TrafficError as exc:
+                errors.append("%s on %s: %s" % (step, host, exc.message))
+                continue
+            moved.append(host)
+            if record:
+                self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"],
+                                         traffic_rollback="deregistered" if step == "BlockTraffic" else "registered again")
+        return moved, errors
 
     def rollback_target(self, plan, deployment):
         """When automatic rollback (or a stop with rollback) applies: the last good deployment and the hosts it goes back to."""
@@ -468,6 +634,32 @@ class DeploymentService(object):
                 "msg": "asked %s to stop after its current batch%s" % (deployment_id, " and roll back" if rollback else "")}
 
 
+def blue_green_hosts(blue, green, group):
+    """The hosts of a blue/green deployment: the deployment group's (role blue) and the green fleet (role green)."""
+    if not green:
+        raise ServiceError("deployment group %s is BLUE_GREEN and no green hosts were given: pass -e green_hosts=<inventory group>" % group,
+                           "INVALID_INPUT")
+    blue_ids = {h["instance_id"]: h["host"] for h in blue}
+    both = ["%s (%s and %s)" % (h["instance_id"], blue_ids[h["instance_id"]], h["host"]) for h in green if h["instance_id"] in blue_ids]
+    if both:
+        raise ServiceError("green_hosts names instance(s) that are also hosts of deployment group %s: %s. A host cannot be blue and green; "
+                           "select the green instances by a tag the group's hosts do not carry" % (group, ", ".join(both)), "INVALID_INPUT")
+    return [dict(h, role="blue") for h in blue] + [dict(h, role="green") for h in green]
+
+
+def green_counts(plan, deployment):
+    """The green fleet's instances by outcome: {total, succeeded, failed (Failed, Skipped, Unknown), pending}."""
+    green = set(plan.instances[h] for h in plan.hosts_in_role("green"))
+    counts = {"total": len(green), "succeeded": 0, "failed": 0, "pending": 0}
+    for instance in deployment.get("instances") or []:
+        if instance["instance_id"] not in green:
+            continue
+        status = instance["status"]
+        key = "succeeded" if status == "Succeeded" else "pending" if status in ("Pending", "InProgress", "Ready") else "failed"
+        counts[key] += 1
+    return counts
+
+
 def controller_gone(owner, hostname=None):
     """True when ``owner`` names an ansible-playbook process on this machine that no longer runs."""
     found = re.match(r"^(\S+) pid (\d+) on (\S+) ", owner or "")
@@ -493,11 +685,21 @@ def _rollback_event(deployment):
 def preview_message(plan, group, fleet_size):
     """Check mode: the plan (batches, hosts, the events and scripts each would run) with nothing recorded or touched."""
     hooks = plan.appspec.get("hooks") or {} if plan.appspec else {}
-    per_event = ["%s%s" % (e, " (%s)" % ", ".join(s["location"] for s in hooks[e]) if hooks.get(e) else "") for e in plan.host_events()]
+
+    def runs(host=None):
+        return "; ".join("%s%s" % (e, " (%s)" % ", ".join(s["location"] for s in hooks[e]) if hooks.get(e) else "") for e in plan.host_events(host))
+
     lines = ["Check mode: nothing is recorded or changed. Plan for %s: %s, %s, minimum healthy %d of %d" % (
         group, plan.location, plan.options["deployment_config"], plan.minimum, fleet_size)]
     for number, batch in enumerate(plan.batches, 1):
-        lines.append("batch %d: %s" % (number, ", ".join("%s (%s)" % (n, plan.instances[n]) for n in batch)))
-    lines.append("each host runs: %s" % "; ".join(per_event))
+        labels = ["%s (%s%s)" % (n, plan.instances[n], ", %s" % plan.roles[n] if n in plan.roles else "") for n in batch]
+        lines.append("batch %d: %s" % (number, ", ".join(labels)))
+    if plan.roles:
+        for role in ("green", "blue"):
+            hosts = plan.hosts_in_role(role)
+            if hosts:
+                lines.append("each %s host runs: %s" % (role, runs(hosts[0])))
+    else:
+        lines.append("each host runs: %s" % runs())
     lines.append("ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the scripts of the revision each host ran last")
     return "\n".join(lines)

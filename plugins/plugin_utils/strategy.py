@@ -36,6 +36,11 @@ class Strategy(object):
         """The batches, as deployment_config.plan_deployment returns them."""
         raise NotImplementedError
 
+    def steps_by_role(self, with_traffic):
+        """Each role's lifecycle when hosts play different parts ({} when every host runs ``host_steps``)."""
+        del with_traffic
+        return {}
+
 
 class InPlace(Strategy):
     """CodeDeploy's in-place deployment: each host in turn leaves its load balancers, installs the
@@ -57,18 +62,81 @@ class InPlace(Strategy):
                 "AllowTraffic", ["AfterAllowTraffic"]]
 
     def plan_batches(self, config_name, custom_configs, hosts, history, current_revision):
-        records = []
-        for host in hosts:
-            last = (history or {}).get(host["instance_id"]) or {}
-            records.append({"name": host["host"], "healthy": last.get("status") != "Failed", "revision": last.get("revision_sha256"),
-                            "zone": host.get("zone")})
-        try:
-            return configs.plan_deployment(config_name, records, custom_configs=custom_configs, current_revision=current_revision)
-        except configs.DeploymentConfigError as exc:
-            raise StrategyError(exc.message, getattr(exc, "code", None) or "HEALTH_CONSTRAINTS_INVALID")
+        return _config_batches(config_name, custom_configs, hosts, history, current_revision)
 
 
-STRATEGIES = {"IN_PLACE": InPlace}
+def _config_batches(config_name, custom_configs, hosts, history, current_revision):
+    """The deployment configuration's batches over ``hosts`` (deployment_config.plan_deployment)."""
+    records = []
+    for host in hosts:
+        last = (history or {}).get(host["instance_id"]) or {}
+        records.append({"name": host["host"], "healthy": last.get("status") != "Failed", "revision": last.get("revision_sha256"),
+                        "zone": host.get("zone")})
+    try:
+        return configs.plan_deployment(config_name, records, custom_configs=custom_configs, current_revision=current_revision)
+    except configs.DeploymentConfigError as exc:
+        raise StrategyError(exc.message, getattr(exc, "code", None) or "HEALTH_CONSTRAINTS_INVALID")
+
+
+GREEN = "green"
+BLUE = "blue"
+#: A green host installs the revision and joins the load balancers; a blue host only leaves them.
+GREEN_STEPS = [list(HOST_INSTALL_EVENTS) + ["BeforeAllowTraffic"], "AllowTraffic", ["AfterAllowTraffic"]]
+BLUE_STEPS = [["BeforeBlockTraffic"], "BlockTraffic", ["AfterBlockTraffic"]]
+
+
+class BlueGreenBatches(object):
+    """The batches of a blue/green deployment: the config's batches over the green fleet, then one batch of every blue host.
+    ``fleet_size`` and ``minimum`` are the green fleet's: the minimum healthy hosts apply to green."""
+
+    def __init__(self, green, blue_names):
+        self.minimum = green.minimum
+        self.fleet_size = green.fleet_size
+        self.green_hosts = list(green.hosts)
+        self.blue_hosts = list(blue_names)
+        self.hosts = self.green_hosts + self.blue_hosts
+        self.batches = [list(batch) for batch in green.batches] + ([list(blue_names)] if blue_names else [])
+        self.bake_after = list(green.bake_after) + ([0] if blue_names else [])
+        self.serial = configs.compact_serial([len(batch) for batch in self.batches])
+
+
+class BlueGreen(Strategy):
+    """CodeDeploy's blue/green deployment on EC2 with an existing green fleet (DISCOVER_EXISTING): the green hosts install
+    the revision and join the load balancers in batches of the deployment configuration; then every blue (original) host
+    leaves them at once (CONTINUE_DEPLOYMENT). Hosts carry ``role`` green or blue."""
+
+    name = "blue_green"
+
+    def load_balancers(self, settings):
+        balancers = settings.get("load_balancer") or {}
+        return {key: list(balancers.get(key) or []) for key in ("target_groups", "classic_elbs", "haproxy_backends")}
+
+    def host_steps(self, with_traffic):
+        del with_traffic  # a blue/green deployment always controls traffic (the inventory plugin enforces a load balancer)
+        return [list(step) if isinstance(step, list) else step for step in GREEN_STEPS]
+
+    def steps_by_role(self, with_traffic):
+        return {GREEN: self.host_steps(with_traffic), BLUE: [list(step) if isinstance(step, list) else step for step in BLUE_STEPS]}
+
+    def plan_batches(self, config_name, custom_configs, hosts, history, current_revision):
+        green = [h for h in hosts if h.get("role") == GREEN]
+        blue = [h["host"] for h in hosts if h.get("role") != GREEN]
+        if not green:
+            raise StrategyError("a blue/green deployment needs green hosts: green_hosts names no host", "NO_INSTANCES")
+        return BlueGreenBatches(_config_batches(config_name, custom_configs, green, history, current_revision), blue)
+
+
+#: What this version of the blue/green strategy does not do yet: setting path -> (refused value, what to do instead).
+BLUE_GREEN_NOT_YET = (
+    (("green_fleet_provisioning_option", "action"), "COPY_AUTO_SCALING_GROUP",
+     "the green fleet must be existing instances named at deployment time: set blue_green.green_fleet_provisioning_option.action: "
+     "DISCOVER_EXISTING and pass -e green_hosts=<inventory group>"),
+    (("deployment_ready_option", "action_on_timeout"), "STOP_DEPLOYMENT",
+     "traffic is rerouted as soon as the green fleet is ready: set blue_green.deployment_ready_option.action_on_timeout: "
+     "CONTINUE_DEPLOYMENT"),
+)
+
+STRATEGIES = {"IN_PLACE": InPlace, "BLUE_GREEN": BlueGreen}
 
 
 def for_group(settings):
@@ -77,4 +145,10 @@ def for_group(settings):
     if style not in STRATEGIES:
         raise StrategyError("the deployment group's deployment_style.type is %s, which this version does not deploy yet; the "
                             "supported styles are %s" % (style, ", ".join(sorted(STRATEGIES))), "INVALID_DEPLOYMENT_STYLE")
+    if style == "BLUE_GREEN":
+        blue_green = settings.get("blue_green") or {}
+        for (section, key), value, instead in BLUE_GREEN_NOT_YET:
+            if ((blue_green.get(section) or {}).get(key)) == value:
+                raise StrategyError("blue_green.%s.%s=%s is not supported yet by rollout.codedeploy's blue/green deployments; %s. "
+                                    "Nothing was touched." % (section, key, value, instead), "UNSUPPORTED_BLUE_GREEN_OPTION")
     return STRATEGIES[style]()
