@@ -43,7 +43,8 @@ pytestmark = [pytest.mark.aws]
 IAM_DIR = os.path.join(paths.REPO, "docs", "iam")
 SECURITY_DOC = os.path.join(paths.REPO, "docs", "security.md")
 #: The per-feature files, in the order controller-policy.json concatenates their statements.
-FEATURES = ("revision-fetch", "revision-upload", "inventory", "target-groups", "classic-elb", "alarms", "triggers", "ledger-dynamodb")
+FEATURES = ("revision-fetch", "revision-upload", "inventory", "target-groups", "classic-elb", "alarms", "triggers", "ledger-dynamodb",
+            "blue-green")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account
 BUCKET = "rollout-iam-revisions"
@@ -367,9 +368,18 @@ def run_ledger_readonly(scene, settings, table, deployment_id):
         ledger.close()
 
 
+def run_blue_green(scene, settings):
+    """A blue/green deployment with TERMINATE retires the original fleet: one instance, launched by the administrator."""
+    ec2 = scene["moto"].client("ec2", scene["moto"].admin)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    states = aws_access.terminate_instances(aws_access.AwsAccess(settings), [instance])
+    assert states.get(instance) in ("shutting-down", "terminated"), states
+
+
 SCENARIOS = {"revision-fetch": run_revision_fetch, "revision-upload": run_revision_upload, "inventory": run_inventory,
              "target-groups": run_target_groups, "classic-elb": run_classic_elb, "alarms": run_alarms, "triggers": run_triggers,
-             "ledger-dynamodb": run_ledger_dynamodb}
+             "ledger-dynamodb": run_ledger_dynamodb, "blue-green": run_blue_green}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -481,6 +491,8 @@ def call_permissions(service_name, operation, params):
     if service_name == "events" and operation == "PutEvents":
         buses = [e.get("EventBusName") or "default" for e in params["Entries"]]
         return [("events:PutEvents", bus if bus.startswith("arn:") else (arn % "events") + "event-bus/" + bus) for bus in buses]
+    if service_name == "ec2" and operation == "TerminateInstances":
+        return [("ec2:TerminateInstances", (arn % "ec2") + "instance/" + instance) for instance in params["InstanceIds"]]
     if service_name == "sts" and operation == "GetCallerIdentity":
         return []  # AWS never requires a permission for it
     if service_name == "dynamodb":
