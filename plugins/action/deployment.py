@@ -43,6 +43,11 @@ class ActionModule(ActionBase):
                 service = self._service(params, checked["aws"], readonly=False)
                 return dict(result, **service.request_stop(checked["deployment_id"], checked["rollback"], self._owner(task_vars),
                                                            force=checked["force"]))
+            if state == "continue_requested":
+                checked = contract.continue_request(args)
+                params = check_arguments(SPEC, args, ACTION)
+                service = self._service(params, checked["aws"], readonly=False)
+                return dict(result, **service.request_continue(checked["deployment_id"], self._owner(task_vars)))
             params = check_arguments(SPEC, args, ACTION)
             plan = Plan.from_dict(params.get("deployment"))
             service = self._service(dict(params, ledger=plan.ledger), plan.aws, readonly=False) if plan.deploys \
@@ -83,7 +88,8 @@ class ActionModule(ActionBase):
                     "events": opening.plan.host_events(), "warnings": warnings, "appspec_warnings": opening.warnings}
         plan = opening.plan
         return {"changed": plan.deploys, "deployment_id": plan.deployment_id, "plan": plan.to_dict(),
-                "rollout_hosts": plan.hosts, "rollout_serial": plan.serial, "appspec_warnings": opening.warnings,
+                "rollout_hosts": plan.first_play_hosts(), "rollout_serial": plan.serial,
+                "rollout_reroute_hosts": plan.reroute_hosts, "rollout_reroute_serial": plan.reroute_serial or [1], "appspec_warnings": opening.warnings,
                 "warnings": warnings, "orphaned": opening.orphaned, "msg": opening.message}
 
     # ------------------------------------------------------------------ wiring

@@ -157,7 +157,6 @@ def test_a_blue_green_group_refuses_a_rollback_from_archives_and_outdated_only()
 
 
 @pytest.mark.parametrize("group_settings, words", [
-    (settings(ready="STOP_DEPLOYMENT"), "blue_green.deployment_ready_option.action_on_timeout=STOP_DEPLOYMENT is not supported yet"),
     (settings(fleet="COPY_AUTO_SCALING_GROUP"), "blue_green.green_fleet_provisioning_option.action=COPY_AUTO_SCALING_GROUP is not supported yet"),
 ])
 def test_what_is_not_supported_yet_is_refused_before_anything_is_opened(group_settings, words):
