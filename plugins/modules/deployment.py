@@ -159,7 +159,7 @@ options:
     type: int
   ready_wait_seconds:
     description:
-      - With O(state=started), for a BLUE_GREEN group whose C(deployment_ready_option.action_on_timeout) is V(STOP_DEPLOYMENT):
+      - With O(state=started), for a BLUE_GREEN group whose C(deployment_ready_option.action_on_timeout) is V(STOP_DEPLOYMENT),
         how many seconds (1 to 172800) the installed green fleet waits in status V(Ready) for a continue, instead of the group's
         C(wait_time_in_minutes). Refused for any other group.
       - The playbook C(rollout.codedeploy.deploy) sets it from the extra var C(codedeploy_ready_wait_seconds).
