@@ -796,5 +796,9 @@ def preview_message(plan, group, fleet_size):
                 lines.append("each %s host runs: %s" % (role, runs(hosts[0])))
     else:
         lines.append("each host runs: %s" % runs())
+    if plan.waits_ready:
+        lines.append("the green hosts install first (to ValidateService); then the deployment waits in status Ready up to %s for "
+                     "rollout.codedeploy.continue before they run BeforeAllowTraffic, AllowTraffic and AfterAllowTraffic and the blue "
+                     "hosts leave the load balancers; without a continue it stops there" % _duration(int(plan.ready_wait)))
     lines.append("ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the scripts of the revision each host ran last")
     return "\n".join(lines)

@@ -481,3 +481,11 @@ def test_a_stop_request_ends_the_ready_wait_and_failed_green_hosts_do_not_rerout
     after = world.service().after_batch(install, GREEN_NAMES[2:])
     assert after["status"] == "Stopped" and after["error_code"] == "MANUAL_STOP" and "while the green fleet waited" in after["msg"]
     assert len(world.sleeps) == 1
+
+
+def test_check_mode_says_that_a_stop_deployment_plan_waits_for_a_continue():
+    world = ReadyWorld()
+    opening = world.service().open(request(settings(ready="STOP_DEPLOYMENT")), BLUE, settings(ready="STOP_DEPLOYMENT"), check_mode=True)
+    assert "waits in status Ready up to 5 min for rollout.codedeploy.continue" in opening.message and not world.ledger.deployments
+    plain = world.service().open(request(settings()), BLUE, settings(), check_mode=True)
+    assert "status Ready" not in plain.message
