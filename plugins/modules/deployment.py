@@ -98,7 +98,8 @@ options:
   deployment_id:
     description:
       - With O(state=stop_requested), the deployment to stop after its current batch.
-      - With O(state=continue_requested), the blue/green deployment that waits in status V(Ready) to continue.
+      - With O(state=continue_requested), the blue/green deployment that waits in status V(Ready) to continue; without it,
+        O(deployment_group) names the group whose waiting deployment continues.
     type: str
   rollback:
     description: With O(state=stop_requested), roll the stopped deployment back to the last good revision.

@@ -387,14 +387,19 @@ def stop_request(args):
             "aws": aws_settings(args)}
 
 
-def continue_request(args):
-    """The checked inputs of ``state=continue_requested`` (the continue playbook)."""
+def continue_request(args, groups=None, plugin_groups=None):
+    """The checked inputs of ``state=continue_requested`` (the continue playbook): the deployment by its id, or the deployment
+    group (an inventory group, as for deploy) whose deployment waits in status Ready."""
     deployment_id = args.get("deployment_id")
+    if deployment_id in (None, "") and args.get("deployment_group") not in (None, ""):
+        return {"deployment_id": None, "deployment_group": deployment_group(args["deployment_group"], groups or {}, plugin_groups or {}),
+                "aws": aws_settings(args)}
     if deployment_id in (None, ""):
         raise InputError("no deployment_id given: pass -e deployment_id=d-XXXXXXXXX, the blue/green deployment that waits in status "
-                         "Ready (rollout.codedeploy.deployment_info lists the deployments)", "deployment_id")
+                         "Ready (rollout.codedeploy.deployment_info lists the deployments), or -i <inventory> -e deployment_group=<group> "
+                         "for the deployment of that group that waits", "deployment_id")
     return {"deployment_id": as_text("deployment_id", deployment_id, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"),
-            "aws": aws_settings(args)}
+            "deployment_group": None, "aws": aws_settings(args)}
 
 
 def _ready_action(settings):

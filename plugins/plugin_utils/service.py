@@ -422,6 +422,19 @@ class DeploymentService(object):
             self._sleep(min(poll, left))
             self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
 
+    def request_continue_group(self, settings, inventory_group, requested_by=None):
+        """request_continue for the deployment of a deployment group that waits in status Ready (an AWX workflow knows the group
+        before the deploy job ends, not the deployment's id)."""
+        application, group, _group_id = group_names(settings, inventory_group)
+        ready = self.ledger.list_deployments(application, group, statuses=["Ready"], limit=1)
+        if ready:
+            return self.request_continue(ready[0]["deployment_id"], requested_by)
+        active = self.ledger.list_deployments(application, group, statuses=["Created", "Queued", "InProgress", "Baking"], limit=1)
+        now = "its deployment %s is %s" % (active[0]["deployment_id"], active[0]["status"]) if active else "it has no active deployment"
+        raise ServiceError("deployment group %s (%s/%s) has no deployment waiting in status Ready: %s. Only a blue/green deployment "
+                           "whose green fleet is installed and waits for a continue (deployment_ready_option STOP_DEPLOYMENT) can be "
+                           "continued" % (inventory_group, application, group, now), "DEPLOYMENT_IS_NOT_READY")
+
     def request_continue(self, deployment_id, requested_by=None):
         """Let a deployment that waits in status Ready reroute its traffic (from another process: the continue playbook)."""
         current = self.ledger.get_deployment(deployment_id, include_instances=False)

@@ -86,7 +86,9 @@ def test_a_continue_reroutes_the_green_fleet_that_waited_ready(world, aws, fleet
         for host in green.values():
             assert _serving(world, host) == "sample-app 2.0.0"
         assert waiting["lease_expired"] is False
-        done = _continue(world, waiting["deployment_id"], ledger_path)
+        # As an AWX approval node would: by the deployment group, whose deployment's id it does not know yet.
+        done = world.ansible_playbook(os.path.join(PLAYBOOKS, "continue.yml"), inv,
+                                      extra_vars={"deployment_group": "web_production", "codedeploy_ledger": ledger_path})
         assert "asked %s to reroute the traffic" % waiting["deployment_id"] in done.stdout
         output, _unused = running.communicate(timeout=300)
     finally:
@@ -109,6 +111,9 @@ def test_a_continue_reroutes_the_green_fleet_that_waited_ready(world, aws, fleet
     again = _continue(world, deployment["deployment_id"], ledger_path, check=False)
     assert again.returncode != 0 and "already Succeeded; there is nothing to continue" in again.stdout
     assert "Traceback" not in again.stdout + again.stderr
+    by_group = world.ansible_playbook(os.path.join(PLAYBOOKS, "continue.yml"), inv, check=False,
+                                      extra_vars={"deployment_group": "web_production", "codedeploy_ledger": ledger_path})
+    assert by_group.returncode != 0 and "has no deployment waiting in status Ready: it has no active deployment" in by_group.stdout
     unknown = _continue(world, "d-AAAAAAAAA", ledger_path, check=False)
     assert unknown.returncode != 0 and "d-AAAAAAAAA" in unknown.stdout and "Traceback" not in unknown.stdout + unknown.stderr
 

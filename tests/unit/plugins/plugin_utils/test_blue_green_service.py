@@ -489,3 +489,35 @@ def test_check_mode_says_that_a_stop_deployment_plan_waits_for_a_continue():
     assert "waits in status Ready up to 5 min for rollout.codedeploy.continue" in opening.message and not world.ledger.deployments
     plain = world.service().open(request(settings()), BLUE, settings(), check_mode=True)
     assert "status Ready" not in plain.message
+
+
+class ListingLedger(ReadyLedger):
+    def list_deployments(self, application=None, deployment_group=None, statuses=None, limit=50):
+        found = [dict(d) for d in self.deployments.values()
+                 if d["deployment_group"] == deployment_group and (not statuses or d["status"] in statuses)]
+        return found[:limit] if limit else found
+
+
+def test_a_continue_by_deployment_group_finds_the_deployment_that_waits_ready():
+    world = ReadyWorld()
+    world.ledger = ListingLedger()
+    group_settings = settings(ready="STOP_DEPLOYMENT")
+    plan = world.open(group_settings)
+    with pytest.raises(ServiceError, match="no deployment waiting in status Ready: its deployment %s is InProgress" % plan.deployment_id):
+        world.service().request_continue_group(group_settings, "web_production")
+    world.ledger.update_status(plan.deployment_id, "Ready")
+    done = world.service().request_continue_group(group_settings, "web_production", "awx")
+    assert done["deployment_id"] == plan.deployment_id and world.ledger.deployments[plan.deployment_id]["continue_request"]["requested_by"] == "awx"
+    world.ledger.update_status(plan.deployment_id, "Succeeded")
+    with pytest.raises(ServiceError, match="it has no active deployment"):
+        world.service().request_continue_group(group_settings, "web_production")
+
+
+def test_the_continue_inputs_name_what_is_missing():
+    with pytest.raises(contract.InputError, match="no deployment_id given.*-e deployment_group=<group>"):
+        contract.continue_request({})
+    with pytest.raises(contract.InputError, match="deployment_id='d-1' is not accepted"):
+        contract.continue_request({"deployment_id": "d-1"})
+    assert contract.continue_request({"deployment_id": "d-ABCDEFGHI"})["deployment_id"] == "d-ABCDEFGHI"
+    by_group = contract.continue_request({"deployment_group": "web_production"}, GROUPS, {"web_production": settings()})
+    assert by_group == {"deployment_id": None, "deployment_group": "web_production", "aws": {}}
