@@ -89,8 +89,7 @@ class HostRun(object):
         unrecorded = self._finish(status, failed, blocked)
         if self._controller_alive():
             self._renew()  # a worker whose controller is gone does not hold the group for it
-        if status != "Ready":
-            self._notify("InstanceFailure" if failed else "InstanceSuccess")
+        self._notify("InstanceReady" if status == "Ready" else "InstanceFailure" if failed else "InstanceSuccess")
         result = {"changed": True, "deployment_id": plan.deployment_id, "instance_id": instance, "status": status, "events": events,
                   "out_of_service": bool(failed and blocked)}
         if failed:

@@ -401,6 +401,7 @@ class DeploymentService(object):
         """The green fleet is installed: the deployment waits in status Ready (the group stays locked, the lease is renewed) for
         a continue request (it goes on InProgress and reroutes), a stop request or the end of the wait (Stopped, nothing rerouted)."""
         self.ledger.update_status(plan.deployment_id, "Ready")
+        self.notify(plan, self.ledger.get_deployment(plan.deployment_id), "DeploymentReady")
         seconds = int(plan.ready_wait)
         deadline = self._clock() + seconds
         poll = max(1, min(READY_POLL, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))

@@ -521,3 +521,37 @@ def test_the_continue_inputs_name_what_is_missing():
     assert contract.continue_request({"deployment_id": "d-ABCDEFGHI"})["deployment_id"] == "d-ABCDEFGHI"
     by_group = contract.continue_request({"deployment_group": "web_production"}, GROUPS, {"web_production": settings()})
     assert by_group == {"deployment_id": None, "deployment_group": "web_production", "aws": {}}
+
+
+class NoteTaker:
+    """A notifier that keeps the names of the events it was asked to send."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def instance_event(self, name, deployment, instance):
+        self.names.append((name, instance.get("host")))
+        return []
+
+    def deployment_event(self, name, deployment):
+        self.names.append((name, deployment["status"]))
+        return []
+
+
+def test_the_ready_wait_sends_instance_ready_and_deployment_ready_triggers():
+    world = ReadyWorld()
+    names = []
+    plain = world.service
+
+    def service():
+        svc = plain()
+        svc.notifier = lambda plan: NoteTaker(names)
+        return svc
+    world.service = service
+    plan = world.open(settings(ready="STOP_DEPLOYMENT"), ready_wait_seconds=1)
+    del names[:]
+    _installed(world, plan)
+    assert ("InstanceReady", "green-1") in names and ("InstanceStart", "green-1") in names
+    assert not [n for n in names if n[0] == "InstanceSuccess"]
+    world.service().after_batch(world.phase(plan, "install"), GREEN_NAMES[2:])
+    assert ("DeploymentReady", "Ready") in names
