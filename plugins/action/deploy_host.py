@@ -42,6 +42,7 @@ class ActionModule(LifecycleAction):
         try:
             params = check_arguments(SPEC, self._task.args, ACTION)
             plan = Plan.from_dict(params["deployment"])
+            plan.phase = params.get("phase")
             if not plan.deploys:
                 raise PlanError("deployment is a plan that deploys nothing (%s)" % (plan.note or "no deployment id"))
             service = DeploymentService(ledgers.open_ledger(plan.ledger, aws=plan.aws),

@@ -43,6 +43,8 @@ class ActionModule(ActionBase):
                 service = self._service(params, checked["aws"], readonly=False)
                 return dict(result, **service.request_stop(checked["deployment_id"], checked["rollback"], self._owner(task_vars),
                                                            force=checked["force"]))
+            if state == "continue_requested":
+                return dict(result, **self._continue(args, task_vars or {}))
             params = check_arguments(SPEC, args, ACTION)
             plan = Plan.from_dict(params.get("deployment"))
             service = self._service(dict(params, ledger=plan.ledger), plan.aws, readonly=False) if plan.deploys \
@@ -83,8 +85,21 @@ class ActionModule(ActionBase):
                     "events": opening.plan.host_events(), "warnings": warnings, "appspec_warnings": opening.warnings}
         plan = opening.plan
         return {"changed": plan.deploys, "deployment_id": plan.deployment_id, "plan": plan.to_dict(),
-                "rollout_hosts": plan.hosts, "rollout_serial": plan.serial, "appspec_warnings": opening.warnings,
+                "rollout_hosts": plan.first_play_hosts(), "rollout_serial": plan.serial,
+                "rollout_reroute_hosts": plan.reroute_hosts, "rollout_reroute_serial": plan.reroute_serial or [1], "appspec_warnings": opening.warnings,
                 "warnings": warnings, "orphaned": opening.orphaned, "msg": opening.message}
+
+    def _continue(self, args, task_vars):
+        """Let a deployment waiting in status Ready reroute: by its id, or the one of an inventory deployment group."""
+        plugin_groups = task_vars.get("codedeploy_deployment_groups") or {}
+        checked = contract.continue_request(args, task_vars.get("groups") or {}, plugin_groups)
+        params = check_arguments(SPEC, args, ACTION)
+        service = self._service(params, checked["aws"], readonly=False)
+        if checked["deployment_id"]:
+            return service.request_continue(checked["deployment_id"], self._owner(task_vars))
+        _hosts, settings = group_hosts(checked["deployment_group"], task_vars.get("groups") or {}, task_vars.get("hostvars") or {},
+                                       plugin_groups)
+        return service.request_continue_group(settings, checked["deployment_group"], self._owner(task_vars))
 
     # ------------------------------------------------------------------ wiring
     def _service(self, params, aws_settings, readonly, task_vars=None):

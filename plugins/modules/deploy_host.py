@@ -43,6 +43,14 @@ options:
         (O(rollout.codedeploy.lifecycle#module:deployment_root), O(rollout.codedeploy.lifecycle#module:max_revisions)).
     type: dict
     required: true
+  phase:
+    description:
+      - Which part of its steps the host runs. Omitted, every step.
+      - In a blue/green deployment that waits in status V(Ready) (C(deployment_ready_option) V(STOP_DEPLOYMENT)), a green host runs
+        its steps up to ValidateService with V(install) (it ends V(Ready)) and the rest, from BeforeAllowTraffic, with V(reroute),
+        once the deployment was continued. Every other host runs all its steps with either value.
+    type: str
+    choices: [install, reroute]
   host_lock_wait:
     description:
       - Seconds the host's lifecycle runs wait while another deployment holds the host before the host fails with
@@ -67,7 +75,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: The host's outcome, V(Succeeded) or V(Failed); skipped hosts return C(skipped).
+  description:
+    - The host's outcome, V(Succeeded) or V(Failed); skipped hosts return C(skipped).
+    - V(Ready) for a green host that installed the revision and waits for the reroute (O(phase=install) with a ready wait).
   returned: when the host was deployed
   type: str
 events:

@@ -20,6 +20,8 @@ description:
     deployment's lease in the ledger.
   - With O(state=stop_requested) it asks a deployment that another process runs to stop after its current batch
     (optionally rolling back); that process sees the request after the batch.
+  - With O(state=continue_requested) it lets a blue/green deployment that waits in status V(Ready) (C(deployment_ready_option)
+    V(STOP_DEPLOYMENT)) reroute the traffic to its green fleet; it is refused, naming the status, for any other deployment.
   - With O(state=finished) it applies CodeDeploy's success rule, records the final status with its error code
     and a message naming the failed hosts, events, scripts and log tails, and publishes the outcome.
   - Every input is checked before the deployment is opened (the deployment group must be one that the
@@ -45,7 +47,7 @@ options:
   state:
     description: Which step of the deployment to run.
     type: str
-    choices: [started, batch, finished, stop_requested]
+    choices: [started, batch, finished, stop_requested, continue_requested]
     default: started
   deployment_group:
     description: The inventory group of the deployment group (C(<application>_<group>) from the C(rollout.codedeploy.codedeploy) inventory).
@@ -94,7 +96,10 @@ options:
     description: The plan that O(state=started) returned; required for O(state=batch) and O(state=finished).
     type: dict
   deployment_id:
-    description: With O(state=stop_requested), the deployment to stop after its current batch.
+    description:
+      - With O(state=stop_requested), the deployment to stop after its current batch.
+      - With O(state=continue_requested), the blue/green deployment that waits in status V(Ready) to continue; without it,
+        O(deployment_group) names the group whose waiting deployment continues.
     type: str
   rollback:
     description: With O(state=stop_requested), roll the stopped deployment back to the last good revision.
@@ -152,6 +157,13 @@ options:
     type: str
   max_revisions:
     description: How many revisions each host keeps under the deployment root (the agent's C(max_revisions)); defaults to 5.
+    type: int
+  ready_wait_seconds:
+    description:
+      - With O(state=started), for a BLUE_GREEN group whose C(deployment_ready_option.action_on_timeout) is V(STOP_DEPLOYMENT),
+        how many seconds (1 to 172800) the installed green fleet waits in status V(Ready) for a continue, instead of the group's
+        C(wait_time_in_minutes). Refused for any other group.
+      - The playbook C(rollout.codedeploy.deploy) sets it from the extra var C(codedeploy_ready_wait_seconds).
     type: int
   host_lock_wait:
     description:
@@ -228,6 +240,20 @@ rollout_hosts:
   elements: str
 rollout_serial:
   description: The batch sizes, for the rollout play's C(serial).
+  returned: with O(state=started)
+  type: list
+  elements: int
+rollout_reroute_hosts:
+  description:
+    - A blue/green deployment that waits in status V(Ready) (C(deployment_ready_option) V(STOP_DEPLOYMENT)) rolls out in two plays.
+      Its C(rollout_hosts) are the green hosts, which only install; these are the hosts of the second play, the reroute (the
+      green hosts again, then the blue hosts).
+    - Empty for every other deployment.
+  returned: with O(state=started)
+  type: list
+  elements: str
+rollout_reroute_serial:
+  description: The batch sizes of the reroute play (V([1]) when there is none).
   returned: with O(state=started)
   type: list
   elements: int

@@ -209,6 +209,11 @@ deployments:
     stop_request:
       description: Null, or C(rollback), C(requested_at) and C(requested_by) of a requested stop.
       type: dict
+    continue_request:
+      description:
+        - Null, or C(requested_at) and C(requested_by) of the continue that let a blue/green deployment waiting in status V(Ready)
+          reroute its traffic (C(rollout.codedeploy.continue)).
+      type: dict
     instances:
       description: Only with O(deployment_id), the instances in the order of the deployment.
       type: list

@@ -21,12 +21,14 @@ DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
 LEASE_RANGE = (1, 86400)
 TIMEOUT_RANGE = (1, 3600)
 HOST_LOCK_WAIT_RANGE = (0, 86400)
+#: codedeploy_ready_wait_seconds: at most CodeDeploy's longest ready wait (2 days).
+READY_WAIT_RANGE = (1, 172800)
 TEXT_LIMIT = 4096
 CONFIG_NAME_LIMIT = 100
 # The extra var of the playbooks that sets a task argument, when the two names differ: messages and examples use it.
 EXTRA_VARS = {"lease_seconds": "codedeploy_lease_seconds", "connect_timeout": "codedeploy_aws_connect_timeout",
               "read_timeout": "codedeploy_aws_read_timeout", "host_lock_wait": "codedeploy_host_lock_wait",
-              "ledger": "codedeploy_ledger", "reuse_deployment": "deployment_id"}
+              "ledger": "codedeploy_ledger", "reuse_deployment": "deployment_id", "ready_wait_seconds": "codedeploy_ready_wait_seconds"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SHOW_DEPTH = 3
 _SHOW_ITEMS = 10
@@ -362,6 +364,13 @@ def start_request(args, settings, groups, plugin_groups, hostvars=None):
         if request["update_outdated_instances_only"]:
             raise InputError("update_outdated_instances_only=true is not accepted for BLUE_GREEN group %s: every green host gets "
                              "the revision. Leave it out" % request["deployment_group"], "update_outdated_instances_only")
+    request["ready_wait_seconds"] = _optional(args, "ready_wait_seconds", lambda f, v: as_int(f, v, *READY_WAIT_RANGE))
+    if request["ready_wait_seconds"] is not None and _ready_action(settings) != "STOP_DEPLOYMENT":
+        raise InputError("codedeploy_ready_wait_seconds=%s is only for a BLUE_GREEN group whose blue_green.deployment_ready_option."
+                         "action_on_timeout is STOP_DEPLOYMENT; deployment group %s %s. Leave it out" % (
+                             request["ready_wait_seconds"], request["deployment_group"],
+                             "is %s" % _style(settings) if _style(settings) != "BLUE_GREEN" else "reroutes at once (CONTINUE_DEPLOYMENT)"),
+                         "ready_wait_seconds")
     request["green_hosts"], request["green_fleet"] = green_hosts(args.get("green_hosts"), settings, request["deployment_group"], groups,
                                                                  hostvars)
     request["aws"] = aws_settings(args)
@@ -376,6 +385,27 @@ def stop_request(args):
     return {"deployment_id": as_text("deployment_id", deployment_id, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"),
             "rollback": as_bool("rollback", args.get("rollback", False)), "force": as_bool("force", args.get("force", False)),
             "aws": aws_settings(args)}
+
+
+def continue_request(args, groups=None, plugin_groups=None):
+    """The checked inputs of ``state=continue_requested`` (the continue playbook): the deployment by its id, or the deployment
+    group (an inventory group, as for deploy) whose deployment waits in status Ready."""
+    deployment_id = args.get("deployment_id")
+    if deployment_id in (None, "") and args.get("deployment_group") not in (None, ""):
+        return {"deployment_id": None, "deployment_group": deployment_group(args["deployment_group"], groups or {}, plugin_groups or {}),
+                "aws": aws_settings(args)}
+    if deployment_id in (None, ""):
+        raise InputError("no deployment_id given: pass -e deployment_id=d-XXXXXXXXX, the blue/green deployment that waits in status "
+                         "Ready (rollout.codedeploy.deployment_info lists the deployments), or -i <inventory> -e deployment_group=<group> "
+                         "for the deployment of that group that waits", "deployment_id")
+    return {"deployment_id": as_text("deployment_id", deployment_id, DEPLOYMENT_ID, "a deployment id d-XXXXXXXXX"),
+            "deployment_group": None, "aws": aws_settings(args)}
+
+
+def _ready_action(settings):
+    if _style(settings) != "BLUE_GREEN":
+        return None
+    return (((settings.get("blue_green") or {}).get("deployment_ready_option") or {}).get("action_on_timeout")) or "CONTINUE_DEPLOYMENT"
 
 
 def aws_settings(args):

@@ -71,17 +71,25 @@ class HostRun(object):
         plan, instance = self.plan, self.instance
         if instance is None:
             return {"skipped": True, "changed": False, "msg": "%s is not part of deployment %s" % (self.host, plan.deployment_id)}
+        split = plan.waits_for_green(self.host)
+        rerouting = split and plan.phase == "reroute"
+        if rerouting:
+            not_ready = self._not_ready()
+            if not_ready:
+                return {"skipped": True, "changed": False, "msg": "%s skipped in %s: %s" % (self.host, plan.deployment_id, not_ready)}
         admitted, why = self.admit()
         if not admitted:
             self.ledger.set_instance(plan.deployment_id, instance, "Skipped", message=why)
             return {"skipped": True, "changed": False, "msg": "%s skipped in %s: %s" % (self.host, plan.deployment_id, why)}
-        self._notify("InstanceStart")
+        if not rerouting:
+            self._notify("InstanceStart")
         events, failed, blocked = self._steps()
-        status = "Failed" if failed else "Succeeded"
+        # A green host of a plan with a ready wait is Ready once installed; it succeeds after its reroute steps.
+        status = "Failed" if failed else "Ready" if split and not rerouting else "Succeeded"
         unrecorded = self._finish(status, failed, blocked)
         if self._controller_alive():
             self._renew()  # a worker whose controller is gone does not hold the group for it
-        self._notify("InstanceFailure" if failed else "InstanceSuccess")
+        self._notify("InstanceReady" if status == "Ready" else "InstanceFailure" if failed else "InstanceSuccess")
         result = {"changed": True, "deployment_id": plan.deployment_id, "instance_id": instance, "status": status, "events": events,
                   "out_of_service": bool(failed and blocked)}
         if failed:
@@ -94,6 +102,14 @@ class HostRun(object):
         return result
 
     # ------------------------------------------------------------------ admission
+    def _not_ready(self):
+        """In the reroute phase: why this green host does not reroute (its install did not end Ready), or None."""
+        deployment = self.ledger.get_deployment(self.plan.deployment_id, include_instances=True)
+        mine = next((i for i in deployment.get("instances") or [] if i["instance_id"] == self.instance), {})
+        if mine.get("status") in ("Ready", "InProgress"):
+            return None
+        return "it was not installed (%s), so it does not join the load balancers" % mine.get("status")
+
     def admit(self):
         """Wait for a slot under the minimum healthy hosts; give up when the deployment stopped or can never admit this host."""
         plan, idle_since = self.plan, None

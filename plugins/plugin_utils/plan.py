@@ -48,6 +48,10 @@ FIELDS = (
     ("roles", None, "blue/green: inventory host -> its role, green (gets the revision) or blue (leaves the load balancers); empty in place"),
     ("steps_by_role", None, "blue/green: role -> that role's lifecycle, in the form of steps; empty in place (every host runs steps)"),
     ("blue_green", None, "blue/green: the group's blue_green settings (termination action and wait); None in place"),
+    ("ready_wait", None, "blue/green STOP_DEPLOYMENT: seconds the installed green fleet waits in status Ready for a continue; None otherwise"),
+    ("reroute_hosts", (), "blue/green with a ready wait: the hosts of the reroute play (green, then blue); empty otherwise"),
+    ("reroute_serial", (), "blue/green with a ready wait: batch sizes of the reroute play"),
+    ("phase", None, "which part of their steps the hosts run in this play: None or install (up to the ready wait), or reroute"),
     ("target_groups", (), "target groups that traffic control uses"),
     ("classic_elbs", (), "classic load balancers that traffic control uses"),
     ("haproxy_backends", (), "HAProxy backends that traffic control uses (normalized settings)"),
@@ -63,7 +67,11 @@ FIELDS = (
 )
 NAMES = tuple(name for name, _default, _meaning in FIELDS)
 _DEFAULTS = {name: default for name, default, _meaning in FIELDS}
-_LISTS = ("hosts", "serial", "batches", "bake_after", "steps", "target_groups", "classic_elbs", "haproxy_backends", "triggers")
+_LISTS = ("hosts", "serial", "batches", "bake_after", "steps", "target_groups", "classic_elbs", "haproxy_backends", "triggers",
+          "reroute_hosts", "reroute_serial")
+#: The first event of a green host after the ready wait: its steps are split there when the plan waits.
+REROUTE_FROM = "BeforeAllowTraffic"
+PHASES = ("install", "reroute")
 
 
 class PlanError(Exception):
@@ -154,14 +162,32 @@ class Plan(object):
         return [host for host in self.hosts if self.roles.get(host) == role]
 
     def steps_for(self, host):
-        """The steps ``host`` runs: its role's in a blue/green plan, else ``steps``."""
+        """The steps ``host`` runs: its role's in a blue/green plan, else ``steps``. A green host of a plan with a ready wait
+        runs the part of its steps before BeforeAllowTraffic in the install phase and the rest in the reroute phase."""
         role = self.roles.get(host)
         if role is None:
             return self.steps
         if role not in self.steps_by_role:
             raise PlanError("the plan gives %s the role %s, which has no steps (roles with steps: %s)" % (
                 host, role, ", ".join(sorted(self.steps_by_role)) or "none"))
-        return self.steps_by_role[role]
+        steps = self.steps_by_role[role]
+        if not self.waits_for_green(host) or self.phase is None:
+            return steps
+        install, reroute = split_steps(steps, REROUTE_FROM)
+        return reroute if self.phase == "reroute" else install
+
+    @property
+    def waits_ready(self):
+        """True for a blue/green plan whose installed green fleet waits in status Ready (STOP_DEPLOYMENT)."""
+        return bool(self.ready_wait) and bool(self.roles)
+
+    def waits_for_green(self, host):
+        """True when ``host`` is a green host whose steps are split by the ready wait."""
+        return self.waits_ready and self.roles.get(host) == "green"
+
+    def first_play_hosts(self):
+        """The hosts of the first rollout play: every host, or with a ready wait only the green ones (the install phase)."""
+        return self.hosts_in_role("green") if self.waits_ready else list(self.hosts)
 
     def alarm_names(self):
         """The alarms to watch, or () when alarm monitoring is off."""
@@ -215,6 +241,24 @@ class Plan(object):
         for step in self.steps_for(host):
             events.extend(step if isinstance(step, list) else [step])
         return events
+
+
+def split_steps(steps, event):
+    """(the steps before ``event``, the steps from it on): a list of host events that holds ``event`` is cut in two."""
+    before, after = [], []
+    for step in steps:
+        if after:
+            after.append(list(step) if isinstance(step, list) else step)
+        elif isinstance(step, list) and event in step:
+            index = step.index(event)
+            if step[:index]:
+                before.append(step[:index])
+            after.append(step[index:])
+        elif step == event:
+            after.append(step)
+        else:
+            before.append(list(step) if isinstance(step, list) else step)
+    return before, after
 
 
 def _shape(data):

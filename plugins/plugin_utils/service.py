@@ -30,6 +30,11 @@ from ansible_collections.rollout.codedeploy.plugins.plugin_utils import heartbea
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
+#: Seconds between two looks at the ledger while a deployment waits in status Ready.
+READY_POLL = 2
+#: The error code of a deployment whose ready wait ran out (STOP_DEPLOYMENT): CodeDeploy stops it.
+READY_TIMEOUT_CODE = "TIMEOUT"
+
 OPTION_NAMES = ("deployment_config", "file_exists_behavior", "ignore_application_stop_failures", "update_outdated_instances_only",
                 "auto_rollback", "alarms")
 
@@ -144,8 +149,10 @@ class Opening(object):
 class DeploymentService(object):
     """One deployment's controller logic. ``ledger`` may be None only for a check-mode ``open`` before the first deployment."""
 
-    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None, heartbeat=None, runtimes=None):
+    def __init__(self, ledger, aws, fetch=fetch_revision, sleep=time.sleep, owner=None, bundle_cache=None, heartbeat=None, runtimes=None,
+                 clock=time.monotonic):
         self.ledger = ledger
+        self._clock = clock
         # runtime_api setting -> HAProxy runtime (plugin_utils/haproxy_runtime.py factory); None without HAProxy access.
         self.runtimes = runtimes
         self.heartbeat = heartbeat  # called with the plan once the deployment runs: keeps its lease alive (plugin_utils/heartbeat.py)
@@ -254,7 +261,7 @@ class DeploymentService(object):
         balancers = strategy.load_balancers(settings)
         group = request["deployment_group"]
         application, group_name, group_id = group_names(settings, group)
-        return Plan(
+        fields = dict(
             strategy=strategy.name, application=application, deployment_group=group_name, deployment_group_id=group_id,
             inventory_group=group,
             hosts=list(planned.hosts), serial=list(planned.serial) or [1], batches=[list(b) for b in planned.batches],
@@ -272,6 +279,8 @@ class DeploymentService(object):
             triggers=settings.get("triggers") or [], aws=public_settings(request.get("aws")), ledger=request.get("ledger"),
             lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,
             deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"))
+        fields.update(_ready_fields(options, request, planned))
+        return Plan(**fields)
 
     def _create(self, plan, request):
         """Open the deployment in the ledger: the group's lock is taken here (ActiveDeploymentError when it is held)."""
@@ -374,7 +383,70 @@ class DeploymentService(object):
                 # The blue hosts' admission asks the same question and leaves them untouched; settle fails the deployment.
                 return {"proceed": False, "status": current["status"], "error_code": "HEALTH_CONSTRAINTS", "baked": bake, "changed": False,
                         "msg": "%s: %s; the blue hosts keep serving" % (plan.deployment_id, why)}
+            if self.green_installed(plan, current):
+                return dict(self.ready_wait(plan), baked=bake)
         return {"proceed": True, "status": current["status"], "baked": bake, "changed": False}
+
+    # ------------------------------------------------------------------ blue/green: the ready wait (STOP_DEPLOYMENT)
+    def green_installed(self, plan, current):
+        """True once, after the last green install batch of a plan with a ready wait: no green host is still to install and
+        no continue was given yet."""
+        if not plan.waits_ready or current.get("continue_request") or current["status"] != "InProgress":
+            return False
+        deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
+        green = set(plan.instances[h] for h in plan.hosts_in_role("green"))
+        return not any(i["status"] in ("Pending", "InProgress") for i in deployment.get("instances") or [] if i["instance_id"] in green)
+
+    def ready_wait(self, plan):
+        """The green fleet is installed: the deployment waits in status Ready (the group stays locked, the lease is renewed) for
+        a continue request (it goes on InProgress and reroutes), a stop request or the end of the wait (Stopped, nothing rerouted)."""
+        self.ledger.update_status(plan.deployment_id, "Ready")
+        self.notify(plan, self.ledger.get_deployment(plan.deployment_id), "DeploymentReady")
+        seconds = int(plan.ready_wait)
+        deadline = self._clock() + seconds
+        poll = max(1, min(READY_POLL, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
+        while True:
+            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+            if current["status"] in TERMINAL_STATUSES:
+                return {"proceed": False, "status": current["status"], "changed": False}
+            if current.get("continue_request"):
+                self.ledger.update_status(plan.deployment_id, "InProgress")
+                by = current["continue_request"].get("requested_by")
+                return {"proceed": True, "status": "InProgress", "changed": True,
+                        "msg": "%s: continued%s; rerouting the traffic to the green hosts" % (plan.deployment_id, " by %s" % by if by else "")}
+            if current.get("stop_request"):
+                by = " of %s" % current["stop_request"]["requested_by"] if current["stop_request"].get("requested_by") else ""
+                return self._stop(plan, "MANUAL_STOP", "stopped on request%s while the green fleet waited in status Ready" % by)
+            left = deadline - self._clock()
+            if left <= 0:
+                return self._stop(plan, READY_TIMEOUT_CODE, ready_timeout_message(seconds))
+            self._sleep(min(poll, left))
+            self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
+
+    def request_continue_group(self, settings, inventory_group, requested_by=None):
+        """request_continue for the deployment of a deployment group that waits in status Ready (an AWX workflow knows the group
+        before the deploy job ends, not the deployment's id)."""
+        application, group, _group_id = group_names(settings, inventory_group)
+        ready = self.ledger.list_deployments(application, group, statuses=["Ready"], limit=1)
+        if ready:
+            return self.request_continue(ready[0]["deployment_id"], requested_by)
+        active = self.ledger.list_deployments(application, group, statuses=["Created", "Queued", "InProgress", "Baking"], limit=1)
+        now = "its deployment %s is %s" % (active[0]["deployment_id"], active[0]["status"]) if active else "it has no active deployment"
+        raise ServiceError("deployment group %s (%s/%s) has no deployment waiting in status Ready: %s. Only a blue/green deployment "
+                           "whose green fleet is installed and waits for a continue (deployment_ready_option STOP_DEPLOYMENT) can be "
+                           "continued" % (inventory_group, application, group, now), "DEPLOYMENT_IS_NOT_READY")
+
+    def request_continue(self, deployment_id, requested_by=None):
+        """Let a deployment that waits in status Ready reroute its traffic (from another process: the continue playbook)."""
+        current = self.ledger.get_deployment(deployment_id, include_instances=False)
+        if current["status"] != "Ready":
+            raise ServiceError(continue_refusal(deployment_id, current["status"]), "DEPLOYMENT_IS_NOT_READY")
+        try:
+            self.ledger.request_continue(deployment_id, requested_by=requested_by)
+        except LedgerError as exc:  # it stopped (timed out) between the two reads
+            raise ServiceError(exc.message, "DEPLOYMENT_IS_NOT_READY")
+        return {"changed": True, "deployment_id": deployment_id, "status": "Ready",
+                "msg": "asked %s to reroute the traffic to its green fleet: its controller goes on within a few seconds" % deployment_id}
 
     # ------------------------------------------------------------------ blue/green
     def green_ready(self, plan, final=True):
@@ -634,6 +706,43 @@ class DeploymentService(object):
                 "msg": "asked %s to stop after its current batch%s" % (deployment_id, " and roll back" if rollback else "")}
 
 
+def ready_timeout_message(seconds):
+    return ("no continue came while the green fleet waited %s in status Ready (deployment_ready_option STOP_DEPLOYMENT): the deployment "
+            "stopped before the reroute; the green hosts were not registered and the blue hosts keep serving" % _duration(seconds))
+
+
+def _duration(seconds):
+    return "%d min" % (seconds // 60) if seconds % 60 == 0 else "%d s" % seconds
+
+
+def continue_refusal(deployment_id, status):
+    if status in TERMINAL_STATUSES:
+        return "%s is already %s; there is nothing to continue" % (deployment_id, status)
+    return ("%s is %s, not Ready: only a blue/green deployment whose green fleet is installed and waits for a continue "
+            "(deployment_ready_option STOP_DEPLOYMENT) can be continued; try again once rollout.codedeploy.deployment_info shows it Ready"
+            % (deployment_id, status))
+
+
+def ready_wait_seconds(options, request):
+    """Seconds a blue/green deployment waits in status Ready for a continue (deployment_ready_option STOP_DEPLOYMENT), else None:
+    the extra var codedeploy_ready_wait_seconds when given, otherwise wait_time_in_minutes."""
+    ready = (options.get("blue_green") or {}).get("deployment_ready_option") or {}
+    if ready.get("action_on_timeout") != "STOP_DEPLOYMENT":
+        return None
+    if request.get("ready_wait_seconds"):
+        return int(request["ready_wait_seconds"])
+    return int(ready.get("wait_time_in_minutes") or 0) * 60 or None
+
+
+def _ready_fields(options, request, planned):
+    """The plan's ready-wait fields: the first play installs the green batches, the reroute play runs them again and the blue batch."""
+    wait = ready_wait_seconds(options, request)
+    if not wait or not getattr(planned, "green_hosts", None):
+        return {}
+    return {"ready_wait": wait, "serial": list(planned.green_serial) or [1], "reroute_hosts": list(planned.hosts),
+            "reroute_serial": list(planned.serial) or [1]}
+
+
 def blue_green_hosts(blue, green, group):
     """The hosts of a blue/green deployment: the deployment group's (role blue) and the green fleet (role green)."""
     if not green:
@@ -701,5 +810,9 @@ def preview_message(plan, group, fleet_size):
                 lines.append("each %s host runs: %s" % (role, runs(hosts[0])))
     else:
         lines.append("each host runs: %s" % runs())
+    if plan.waits_ready:
+        lines.append("the green hosts install first (to ValidateService); then the deployment waits in status Ready up to %s for "
+                     "rollout.codedeploy.continue before they run BeforeAllowTraffic, AllowTraffic and AfterAllowTraffic and the blue "
+                     "hosts leave the load balancers; without a continue it stops there" % _duration(int(plan.ready_wait)))
     lines.append("ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic run the scripts of the revision each host ran last")
     return "\n".join(lines)

@@ -98,12 +98,14 @@ class BlueGreenBatches(object):
         self.batches = [list(batch) for batch in green.batches] + ([list(blue_names)] if blue_names else [])
         self.bake_after = list(green.bake_after) + ([0] if blue_names else [])
         self.serial = configs.compact_serial([len(batch) for batch in self.batches])
+        self.green_serial = configs.compact_serial([len(batch) for batch in green.batches])
 
 
 class BlueGreen(Strategy):
     """CodeDeploy's blue/green deployment on EC2 with an existing green fleet (DISCOVER_EXISTING): the green hosts install
     the revision and join the load balancers in batches of the deployment configuration; then every blue (original) host
-    leaves them at once (CONTINUE_DEPLOYMENT). Hosts carry ``role`` green or blue."""
+    leaves them at once. With STOP_DEPLOYMENT the green hosts first only install (batches of the config), the deployment waits in
+    status Ready for a continue, then the same green batches reroute and the blue batch follows. Hosts carry ``role`` green or blue."""
 
     name = "blue_green"
 
@@ -131,9 +133,6 @@ BLUE_GREEN_NOT_YET = (
     (("green_fleet_provisioning_option", "action"), "COPY_AUTO_SCALING_GROUP",
      "the green fleet must be existing instances named at deployment time: set blue_green.green_fleet_provisioning_option.action: "
      "DISCOVER_EXISTING and pass -e green_hosts=<inventory group>"),
-    (("deployment_ready_option", "action_on_timeout"), "STOP_DEPLOYMENT",
-     "traffic is rerouted as soon as the green fleet is ready: set blue_green.deployment_ready_option.action_on_timeout: "
-     "CONTINUE_DEPLOYMENT"),
 )
 
 STRATEGIES = {"IN_PLACE": InPlace, "BLUE_GREEN": BlueGreen}

@@ -387,6 +387,42 @@ def test_stop_requests(ledger):
         ledger.request_stop(deployment_id)
 
 
+def test_continue_requests_only_reach_a_ready_deployment(ledger):
+    deployment_id = create(ledger)["deployment_id"]
+    assert ledger.get_deployment(deployment_id, include_instances=False)["continue_request"] is None
+    ledger.update_status(deployment_id, "InProgress")
+    with pytest.raises(LedgerError, match="is InProgress, not Ready"):
+        ledger.request_continue(deployment_id)
+    ledger.update_status(deployment_id, "Ready")
+    ledger.request_continue(deployment_id, requested_by="awx approval")
+    request = ledger.get_deployment(deployment_id, include_instances=False)["continue_request"]
+    assert request["requested_by"] == "awx approval" and TIME.match(request["requested_at"])
+    ledger.update_status(deployment_id, "Stopped", "MANUAL_STOP", "timed out")
+    with pytest.raises(LedgerError, match="is Stopped, not Ready"):
+        ledger.request_continue(deployment_id)
+    with pytest.raises(LedgerError):
+        ledger.request_continue("d-AAAAAAAAA")
+
+
+def test_a_version_1_sqlite_ledger_gains_the_continue_columns(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(str(path))
+    from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import sqlite as sqlite_backend
+    for statement in sqlite_backend.SCHEMA:
+        old.execute(statement.replace("        continue_requested_at TEXT,\n", "").replace(
+            ",\n        continue_requested_by TEXT)", ")"))
+    old.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    old.commit()
+    columns = [row[1] for row in old.execute("PRAGMA table_info(deployments)")]
+    assert "continue_requested_at" not in columns and "stop_requested_by" in columns
+    old.close()
+    ledger = open_ledger(str(path))
+    deployment_id = create(ledger)["deployment_id"]
+    ledger.update_status(deployment_id, "Ready")
+    ledger.request_continue(deployment_id)
+    assert ledger.get_deployment(deployment_id)["continue_request"]["requested_at"]
+
+
 def test_rollbacks_are_linked_both_ways(ledger):
     bad = create(ledger)
     ledger.update_status(bad["deployment_id"], "Failed", "HOOK_EXECUTION_FAILURE", "ValidateService failed on web-1")

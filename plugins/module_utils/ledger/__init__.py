@@ -485,6 +485,9 @@ def shape_deployment(row, overview, instances=None, now=None):
     if row.get("stop_requested_at"):
         stop = {"rollback": bool(row.get("stop_rollback")), "requested_at": row.get("stop_requested_at"),
                 "requested_by": row.get("stop_requested_by")}
+    proceed = None
+    if row.get("continue_requested_at"):
+        proceed = {"requested_at": row.get("continue_requested_at"), "requested_by": row.get("continue_requested_by")}
     result = {
         "deployment_id": row["deployment_id"],
         "application": row["application"],
@@ -507,6 +510,7 @@ def shape_deployment(row, overview, instances=None, now=None):
         "owner": row.get("owner"),
         "unhealthy": int(row.get("unhealthy") or 0),
         "stop_request": stop,
+        "continue_request": proceed,
     }
     if instances is not None:
         result["instances"] = instances
@@ -547,6 +551,8 @@ def new_record(application, deployment_group, deployment_group_id, revision, dep
         "stop_requested_at": None,
         "stop_rollback": None,
         "stop_requested_by": None,
+        "continue_requested_at": None,
+        "continue_requested_by": None,
     }
 
 
@@ -602,6 +608,12 @@ def instance_changes(status, fields, now, finishing):
     if status == "InProgress" and "start" not in changes:
         changes["start"] = now
     return changes, extra
+
+
+def continue_refusal(deployment_id, status):
+    """Why a continue request is refused: only a deployment that waits in status Ready can be continued."""
+    return ("deployment %s is %s, not Ready: only a blue/green deployment whose green fleet is installed and waits for a continue "
+            "(deployment_ready_option STOP_DEPLOYMENT) can be continued" % (deployment_id, status))
 
 
 def stop_hint_owner(requested_by):
@@ -672,6 +684,12 @@ class Ledger:
         """Ask the controller running an unfinished deployment to stop it (and roll back with ``rollback``)."""
         self._retrying("a stop request for deployment %s" % deployment_id, self._request_stop, deployment_id, {
             "stop_requested_at": utc_now(), "stop_rollback": bool(rollback), "stop_requested_by": stop_hint_owner(requested_by)})
+
+    def request_continue(self, deployment_id, requested_by=None):
+        """Let a blue/green deployment that waits in status Ready reroute its traffic (CodeDeploy's continue-deployment).
+        Refused with a LedgerError naming the status when the deployment is not Ready."""
+        self._retrying("a continue request for deployment %s" % deployment_id, self._request_continue, deployment_id, {
+            "continue_requested_at": utc_now(), "continue_requested_by": stop_hint_owner(requested_by)})
 
     def stop_request(self, deployment_id):
         """None, or ``{"rollback", "requested_at", "requested_by"}`` when a stop was requested."""
@@ -793,6 +811,9 @@ class Ledger:
         raise NotImplementedError
 
     def _request_stop(self, deployment_id, fields):
+        raise NotImplementedError
+
+    def _request_continue(self, deployment_id, fields):
         raise NotImplementedError
 
     def _link(self, triggering_id, rollback_id, message):

@@ -67,7 +67,7 @@ DEPLOYMENT_FIELDS = (
     "deployment_id", "application", "deployment_group", "deployment_group_id", "status", "creator", "description",
     "create_time", "start_time", "complete_time", "error_code", "error_message", "revision", "deployment_config", "options",
     "rollback_deployment_id", "rollback_triggering_deployment_id", "rollback_message", "owner", "lease_expires",
-    "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by",
+    "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by", "continue_requested_at", "continue_requested_by",
 )
 TERMINAL_CONDITION = "NOT #status IN (:t0, :t1, :t2)"
 #: Error codes of a request that did nothing and may simply be sent again (throttling, a conflicting
@@ -581,6 +581,14 @@ class DynamoDBLedger(model.Ledger):
                               condition="attribute_exists(pk) AND " + expr.terminal())
         except _ConditionFailed:
             raise self._terminal_refusal(deployment_id, "there is nothing to stop") from None
+
+    def _request_continue(self, deployment_id, fields):
+        expr = _Expr()
+        try:
+            self._update_item(_deployment_key(deployment_id), expr, expr.update(sets=fields),
+                              condition="attribute_exists(pk) AND %s = %s" % (expr.name("status"), expr.value("Ready", ":ready")))
+        except _ConditionFailed:
+            raise model.LedgerError(model.continue_refusal(deployment_id, self._deployment(deployment_id)["status"])) from None
 
     def _link(self, triggering_id, rollback_id, message):
         for deployment_id, sets in ((triggering_id, {"rollback_deployment_id": rollback_id, "rollback_message": message}),

@@ -31,7 +31,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger a
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 30.0
 CHUNK = 500
 
@@ -39,7 +39,7 @@ DEPLOYMENT_COLUMNS = (
     "deployment_id", "application", "deployment_group", "deployment_group_id", "status", "creator", "description",
     "create_time", "start_time", "complete_time", "error_code", "error_message", "revision", "deployment_config", "options",
     "rollback_deployment_id", "rollback_triggering_deployment_id", "rollback_message", "owner", "lease_expires",
-    "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by",
+    "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by", "continue_requested_at", "continue_requested_by",
 )
 # Public instance field -> column.
 INSTANCE_COLUMNS = {"status": "status", "host": "host", "zone": "zone", "start": "start_time", "end": "end_time",
@@ -72,7 +72,9 @@ SCHEMA = (
         unhealthy INTEGER NOT NULL DEFAULT 0,
         stop_requested_at TEXT,
         stop_rollback INTEGER,
-        stop_requested_by TEXT)""",
+        stop_requested_by TEXT,
+        continue_requested_at TEXT,
+        continue_requested_by TEXT)""",
     "CREATE INDEX IF NOT EXISTS deployments_by_group ON deployments (application, deployment_group, status)",
     "CREATE INDEX IF NOT EXISTS deployments_by_status ON deployments (status)",
     """CREATE TABLE IF NOT EXISTS instances (
@@ -104,8 +106,12 @@ SCHEMA = (
         PRIMARY KEY (deployment_id, instance_id, event))""",
 )
 
-#: schema version -> statements that bring the previous version to it (none yet).
-MIGRATIONS = {}
+#: schema version -> statements that bring the previous version to it.
+MIGRATIONS = {
+    # 2: continue requests for blue/green deployments that wait in status Ready.
+    2: ("ALTER TABLE deployments ADD COLUMN continue_requested_at TEXT",
+        "ALTER TABLE deployments ADD COLUMN continue_requested_by TEXT"),
+}
 
 _TERMINAL = "(%s)" % ", ".join("'%s'" % s for s in model.TERMINAL_STATUSES)
 
@@ -402,6 +408,13 @@ class SQLiteLedger(model.Ledger):
             row = self._row(db, deployment_id)
             if model.is_terminal(row["status"]):
                 raise model.LedgerError("deployment %s is already %s; there is nothing to stop" % (deployment_id, row["status"]))
+            self._update(db, "deployments", ("deployment_id = ?", [deployment_id]), fields)
+
+    def _request_continue(self, deployment_id, fields):
+        with self._write() as db:
+            row = self._row(db, deployment_id)
+            if row["status"] != "Ready":
+                raise model.LedgerError(model.continue_refusal(deployment_id, row["status"]))
             self._update(db, "deployments", ("deployment_id = ?", [deployment_id]), fields)
 
     def _link(self, triggering_id, rollback_id, message):

@@ -157,7 +157,6 @@ def test_a_blue_green_group_refuses_a_rollback_from_archives_and_outdated_only()
 
 
 @pytest.mark.parametrize("group_settings, words", [
-    (settings(ready="STOP_DEPLOYMENT"), "blue_green.deployment_ready_option.action_on_timeout=STOP_DEPLOYMENT is not supported yet"),
     (settings(fleet="COPY_AUTO_SCALING_GROUP"), "blue_green.green_fleet_provisioning_option.action=COPY_AUTO_SCALING_GROUP is not supported yet"),
 ])
 def test_what_is_not_supported_yet_is_refused_before_anything_is_opened(group_settings, words):
@@ -332,3 +331,227 @@ def test_check_mode_shows_each_role_and_records_nothing():
     assert "green-1 (i-g1, green)" in opening.message and "blue-2 (i-b2, blue)" in opening.message
     assert "each green host runs: ApplicationStop" in opening.message
     assert "each blue host runs: BeforeBlockTraffic; BlockTraffic; AfterBlockTraffic" in opening.message
+
+
+# ------------------------------------------------------------------------------ the ready wait (STOP_DEPLOYMENT)
+class ReadyLedger(RolesLedger):
+    """The fake ledger with continue requests, as the real ones: refused unless the deployment is Ready."""
+
+    def create_deployment(self, *args, **kwargs):
+        summary = super(ReadyLedger, self).create_deployment(*args, **kwargs)
+        self.deployments[summary["deployment_id"]]["continue_request"] = None
+        return summary
+
+    def request_continue(self, deployment_id, requested_by=None):
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
+        if self.deployments[deployment_id]["status"] != "Ready":
+            raise LedgerError("%s is %s, not Ready" % (deployment_id, self.deployments[deployment_id]["status"]))
+        self.deployments[deployment_id]["continue_request"] = {"requested_by": requested_by, "requested_at": "now"}
+
+
+class ReadyWorld(World):
+    """A world whose clock moves only when the service sleeps; ``on_sleep`` runs at each sleep (another process acting)."""
+
+    def __init__(self, **kwargs):
+        super(ReadyWorld, self).__init__(**kwargs)
+        self.ledger = ReadyLedger()
+        self.now = 1000.0
+        self.on_sleep = None
+        self.statuses = []
+
+    def _sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+        deployment = next(iter(self.ledger.deployments.values()))
+        self.statuses.append(deployment["status"])
+        if self.on_sleep:
+            self.on_sleep(len(self.sleeps))
+
+    def service(self):
+        svc = DeploymentService(self.ledger, FakeAws(ec2=self.ec2), fetch=fake_fetch, sleep=self._sleep, owner="tester",
+                                clock=lambda: self.now)
+        svc.balancers = lambda plan: self.lb
+        return svc
+
+    def phase(self, plan, name):
+        copy = Plan.from_dict(plan.to_dict())
+        copy.phase = name
+        return copy
+
+
+def test_a_stop_deployment_plan_installs_green_first_then_reroutes_green_and_blue():
+    world = ReadyWorld()
+    plan = world.open(settings(ready="STOP_DEPLOYMENT"))
+    assert plan.ready_wait == 300 and plan.serial == [2] and plan.first_play_hosts() == GREEN_NAMES
+    assert plan.reroute_hosts == GREEN_NAMES + ["blue-1", "blue-2"] and plan.reroute_serial == [2]
+    install, reroute = world.phase(plan, "install"), world.phase(plan, "reroute")
+    assert install.host_events("green-1")[-1] == "ValidateService" and "BeforeAllowTraffic" not in install.host_events("green-1")
+    assert reroute.host_events("green-1") == ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+    assert reroute.host_events("blue-1") == install.host_events("blue-1") == ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
+    assert plan.host_events("green-1") == install.host_events("green-1") + reroute.host_events("green-1")  # check mode shows it all
+    # Each phase releases the host lock at its own end.
+    assert install.host_arguments(install.steps_for("green-1")[-1], host="green-1")["release_host_lock"] is True
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_codedeploy_ready_wait_seconds_overrides_the_minutes_and_is_refused_elsewhere():
+    plan = ReadyWorld().open(settings(ready="STOP_DEPLOYMENT"), ready_wait_seconds="7")
+    assert plan.ready_wait == 7
+    with pytest.raises(contract.InputError, match="only for a BLUE_GREEN group whose .* is STOP_DEPLOYMENT.*CONTINUE_DEPLOYMENT"):
+        request(settings(), ready_wait_seconds=7)
+    with pytest.raises(contract.InputError, match="ready_wait_seconds=0 is not accepted"):
+        request(settings(ready="STOP_DEPLOYMENT"), ready_wait_seconds=0)
+    assert ReadyWorld().open(settings()).ready_wait is None
+
+
+def _installed(world, plan):
+    install = world.phase(plan, "install")
+    for host in GREEN_NAMES:
+        if world.instances(plan)[host]["status"] == "Pending":
+            assert world.run(install, host)["status"] == "Ready"
+    return install
+
+
+def test_the_installed_green_fleet_waits_ready_then_a_continue_reroutes_it():
+    world = ReadyWorld()
+    plan = world.open(settings(ready="STOP_DEPLOYMENT"))
+    install = world.phase(plan, "install")
+    for host in GREEN_NAMES[:2]:
+        world.run(install, host)
+    assert world.service().after_batch(install, GREEN_NAMES[:2])["proceed"] is True  # green still to install: no wait yet
+    assert world.sleeps == []
+    _installed(world, plan)
+    assert world.lb.registered == {"i-b1", "i-b2"}  # nothing moved yet
+    assert {world.instances(plan)[h]["status"] for h in GREEN_NAMES} == {"Ready"}
+    with pytest.raises(ServiceError, match="is InProgress, not Ready") as caught:
+        world.service().request_continue(plan.deployment_id)
+    assert caught.value.code == "DEPLOYMENT_IS_NOT_READY"
+    renewals = world.ledger.renewals
+
+    def approve(count):
+        if count == 3:
+            assert world.service().request_continue(plan.deployment_id, "awx approval")["changed"] is True
+    world.on_sleep = approve
+    after = world.service().after_batch(install, GREEN_NAMES[2:])
+    assert after["proceed"] is True and after["status"] == "InProgress" and "continued by awx approval" in after["msg"]
+    assert world.statuses == ["Ready"] * 3 and len(world.sleeps) == 3 and world.ledger.renewals >= renewals + 3
+    reroute = world.phase(plan, "reroute")
+    for host in GREEN_NAMES:
+        result = world.run(reroute, host)
+        assert result["status"] == "Succeeded" and [e["event"] for e in result["events"]] == [
+            "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+    assert world.service().after_batch(reroute, GREEN_NAMES[2:])["proceed"] is True and len(world.sleeps) == 3  # no second wait
+    for host in ("blue-1", "blue-2"):
+        assert world.run(reroute, host)["status"] == "Succeeded"
+    assert world.lb.registered == {"i-g1", "i-g2", "i-g3", "i-g4"}
+    assert world.service().settle(plan)["status"] == "Succeeded"
+
+
+def test_a_ready_wait_without_a_continue_stops_the_deployment_and_registers_nothing():
+    world = ReadyWorld()
+    plan = world.open(settings(ready="STOP_DEPLOYMENT"), ready_wait_seconds=5)
+    install = _installed(world, plan)
+    after = world.service().after_batch(install, GREEN_NAMES[2:])
+    assert after["proceed"] is False and after["status"] == "Stopped" and after["error_code"] == "TIMEOUT"
+    assert sum(world.sleeps) == 5 and set(world.statuses) == {"Ready"}
+    assert "waited 5 s in status Ready" in after["msg"]
+    with pytest.raises(ServiceError, match="already Stopped; there is nothing to continue"):
+        world.service().request_continue(plan.deployment_id)
+    reroute = world.phase(plan, "reroute")
+    for host in GREEN_NAMES + ["blue-1", "blue-2"]:
+        assert world.run(reroute, host)["skipped"]
+    assert world.lb.calls == [] and world.lb.registered == {"i-b1", "i-b2"}
+    outcome = world.service().settle(plan)
+    assert outcome["status"] == "Stopped" and outcome["error"]["code"] == "TIMEOUT"
+    assert outcome["blue_green"]["phase"] == "before_reroute" and outcome["blue_green"]["deregistered_green"] == []
+
+
+def test_a_stop_request_ends_the_ready_wait_and_failed_green_hosts_do_not_reroute():
+    world = ReadyWorld()
+    plan = world.open(settings(ready="STOP_DEPLOYMENT"))
+    install = world.phase(plan, "install")
+    for host in GREEN_NAMES:
+        world.run(install, host, fail_events=["ValidateService"] if host == "green-4" else ())
+    assert world.instances(plan)["green-4"]["status"] == "Failed"
+    reroute = world.phase(plan, "reroute")
+    skipped = world.run(reroute, "green-4")
+    assert skipped["skipped"] and "it was not installed (Failed)" in skipped["msg"]
+    assert world.instances(plan)["green-4"]["status"] == "Failed"
+    world.on_sleep = lambda count: world.ledger.request_stop(plan.deployment_id, requested_by="ops")
+    after = world.service().after_batch(install, GREEN_NAMES[2:])
+    assert after["status"] == "Stopped" and after["error_code"] == "MANUAL_STOP" and "while the green fleet waited" in after["msg"]
+    assert len(world.sleeps) == 1
+
+
+def test_check_mode_says_that_a_stop_deployment_plan_waits_for_a_continue():
+    world = ReadyWorld()
+    opening = world.service().open(request(settings(ready="STOP_DEPLOYMENT")), BLUE, settings(ready="STOP_DEPLOYMENT"), check_mode=True)
+    assert "waits in status Ready up to 5 min for rollout.codedeploy.continue" in opening.message and not world.ledger.deployments
+    plain = world.service().open(request(settings()), BLUE, settings(), check_mode=True)
+    assert "status Ready" not in plain.message
+
+
+class ListingLedger(ReadyLedger):
+    def list_deployments(self, application=None, deployment_group=None, statuses=None, limit=50):
+        found = [dict(d) for d in self.deployments.values()
+                 if d["deployment_group"] == deployment_group and (not statuses or d["status"] in statuses)]
+        return found[:limit] if limit else found
+
+
+def test_a_continue_by_deployment_group_finds_the_deployment_that_waits_ready():
+    world = ReadyWorld()
+    world.ledger = ListingLedger()
+    group_settings = settings(ready="STOP_DEPLOYMENT")
+    plan = world.open(group_settings)
+    with pytest.raises(ServiceError, match="no deployment waiting in status Ready: its deployment %s is InProgress" % plan.deployment_id):
+        world.service().request_continue_group(group_settings, "web_production")
+    world.ledger.update_status(plan.deployment_id, "Ready")
+    done = world.service().request_continue_group(group_settings, "web_production", "awx")
+    assert done["deployment_id"] == plan.deployment_id and world.ledger.deployments[plan.deployment_id]["continue_request"]["requested_by"] == "awx"
+    world.ledger.update_status(plan.deployment_id, "Succeeded")
+    with pytest.raises(ServiceError, match="it has no active deployment"):
+        world.service().request_continue_group(group_settings, "web_production")
+
+
+def test_the_continue_inputs_name_what_is_missing():
+    with pytest.raises(contract.InputError, match="no deployment_id given.*-e deployment_group=<group>"):
+        contract.continue_request({})
+    with pytest.raises(contract.InputError, match="deployment_id='d-1' is not accepted"):
+        contract.continue_request({"deployment_id": "d-1"})
+    assert contract.continue_request({"deployment_id": "d-ABCDEFGHI"})["deployment_id"] == "d-ABCDEFGHI"
+    by_group = contract.continue_request({"deployment_group": "web_production"}, GROUPS, {"web_production": settings()})
+    assert by_group == {"deployment_id": None, "deployment_group": "web_production", "aws": {}}
+
+
+class NoteTaker:
+    """A notifier that keeps the names of the events it was asked to send."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def instance_event(self, name, deployment, instance):
+        self.names.append((name, instance.get("host")))
+        return []
+
+    def deployment_event(self, name, deployment):
+        self.names.append((name, deployment["status"]))
+        return []
+
+
+def test_the_ready_wait_sends_instance_ready_and_deployment_ready_triggers():
+    world = ReadyWorld()
+    names = []
+    plain = world.service
+
+    def service():
+        svc = plain()
+        svc.notifier = lambda plan: NoteTaker(names)
+        return svc
+    world.service = service
+    plan = world.open(settings(ready="STOP_DEPLOYMENT"), ready_wait_seconds=1)
+    del names[:]
+    _installed(world, plan)
+    assert ("InstanceReady", "green-1") in names and ("InstanceStart", "green-1") in names
+    assert not [n for n in names if n[0] == "InstanceSuccess"]
+    world.service().after_batch(world.phase(plan, "install"), GREEN_NAMES[2:])
+    assert ("DeploymentReady", "Ready") in names
