@@ -215,11 +215,15 @@ planned_steps:
   type: list
   elements: dict
 current_weights:
-  description: The weights read from the load balancer (per load balancer, per target group or server) - before anything in check mode, after the move back with O(direction=back).
+  description:
+    - The weights read from the load balancer (per load balancer, per target group or server) - before anything in check mode,
+      after the move back with O(direction=back).
   returned: in check mode and with O(direction=back)
   type: dict
 error_code:
-  description: V(ALARM_ACTIVE) when an alarm sent traffic back; V(ELASTIC_LOAD_BALANCING_INVALID) when the load balancer refused; V(INVALID_INPUT) for bad inputs.
+  description:
+    - V(ALARM_ACTIVE) when an alarm sent traffic back; V(ELASTIC_LOAD_BALANCING_INVALID) when the load balancer refused;
+      V(INVALID_INPUT) for bad inputs.
   returned: on failure
   type: str
 msg:

@@ -37,8 +37,7 @@ def _play(world, tmp_path, shift_args, check=False):
     if result_file.exists():
         result_file.unlink()
     args = ["ansible-playbook", "-i", "localhost,", str(playbook), "-e",
-            json.dumps({"result_file": str(result_file),
-                                 "ansible_python_interpreter": sys.executable})]
+            json.dumps({"result_file": str(result_file), "ansible_python_interpreter": sys.executable})]
     if check:
         args.append("--check")
     proc = world.ansible(args)
