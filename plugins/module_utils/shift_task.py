@@ -143,9 +143,10 @@ def request(args):
             raise RequestError(field, exc.value[0] if exc.value else args.get("runtime_api"), exc.problem)
         blue = _text_list("blue_servers", args.get("blue_servers"))
         green = _text_list("green_servers", args.get("green_servers"))
-        for field, names in (("blue_servers", blue), ("green_servers", green)):
+        for colour, names in (("blue", blue), ("green", green)):
             if not names:
-                raise RequestError(field, args.get(field), "list the %s fleet's inventory hosts or server names" % field.split("_")[0])
+                field = colour + "_servers"
+                raise RequestError(field, args.get(field), "list the %s fleet's inventory hosts or server names" % colour)
         both = sorted(set(blue) & set(green))
         if both:
             raise RequestError("green_servers", both, "a server belongs to the blue or to the green fleet, not both")
