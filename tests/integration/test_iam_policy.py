@@ -30,6 +30,7 @@ import yaml
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
+from ansible_collections.rollout.codedeploy.plugins.module_utils import shift
 from ansible_collections.rollout.codedeploy.plugins.module_utils import traffic as tr
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import open_ledger
@@ -44,14 +45,14 @@ IAM_DIR = os.path.join(paths.REPO, "docs", "iam")
 SECURITY_DOC = os.path.join(paths.REPO, "docs", "security.md")
 #: The per-feature files, in the order controller-policy.json concatenates their statements.
 FEATURES = ("revision-fetch", "revision-upload", "inventory", "target-groups", "classic-elb", "alarms", "triggers", "ledger-dynamodb",
-            "blue-green")
+            "blue-green", "traffic-shift")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account
 BUCKET = "rollout-iam-revisions"
 PREFIX = "web/"
 VALUES = {"REGION": REGION, "ACCOUNT_ID": ACCOUNT, "REVISION_BUCKET": BUCKET, "REVISION_PREFIX": PREFIX,
           "TARGET_GROUP_NAME": "web-tg", "CLASSIC_ELB_NAME": "web-clb", "ALARM_NAME": "web-5xx", "TOPIC_NAME": "deploys",
-          "EVENT_BUS_NAME": "deploys", "LEDGER_TABLE": "rollout-ledger*"}
+          "EVENT_BUS_NAME": "deploys", "LEDGER_TABLE": "rollout-ledger*", "LOAD_BALANCER": "shift-alb"}
 #: Called by the code but not needed for it to work: without it a message gives fewer details.
 OPTIONAL = frozenset(["elasticloadbalancing:DescribeTargetGroupAttributes"])
 #: Never called as such, but S3 needs it to answer 404 instead of 403 for a missing key (moto does not model that).
@@ -223,10 +224,21 @@ def build_scene(moto, state):
     admin("cloudwatch").put_metric_alarm(AlarmName="web-5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
                                          Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
                                          ComparisonOperator="GreaterThanThreshold")
+    blue = res.target_group("shift-blue", port=8080, with_load_balancer=False)
+    green = res.target_group("shift-green", port=8080, with_load_balancer=False)
+    shift_lb = admin("elbv2").create_load_balancer(Name="shift-alb", Subnets=list(res.network()["subnets"].values()), Type="application",
+                                                   Scheme="internal")["LoadBalancers"][0]["LoadBalancerArn"]
+    shift_listener = admin("elbv2").create_listener(LoadBalancerArn=shift_lb, Protocol="HTTP", Port=80, DefaultActions=[
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": green, "Weight": 0}]}}
+    ])["Listeners"][0]["ListenerArn"]
+    shift_rule = admin("elbv2").create_rule(ListenerArn=shift_listener, Priority=10, Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+                                            Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+                                                {"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": green, "Weight": 0}]}}])["Rules"][0]["RuleArn"]
     topic = admin("sns").create_topic(Name="deploys")["TopicArn"]
     bus = admin("events").create_event_bus(Name="deploys")["EventBusArn"]
     return {"moto": moto, "state": state, "version": version, "target_group": target_group, "instances": instances,
-            "asg_instances": res.asg_instances("web-asg"), "topic": topic, "bus": bus, "tables": 0, "uploads": 0}
+            "asg_instances": res.asg_instances("web-asg"), "topic": topic, "bus": bus, "tables": 0, "uploads": 0,
+            "shift_listener": shift_listener, "shift_rule": shift_rule}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -377,9 +389,21 @@ def run_blue_green(scene, settings):
     assert states.get(instance) in ("shutting-down", "terminated"), states
 
 
+def run_traffic_shift(scene, settings):
+    """Weighted forwarding between blue and green target groups: the listener's default action, then a rule."""
+    elbv2 = aws_access.AwsAccess(settings).client("elbv2")
+    for rules in (None, [scene["shift_rule"]]):
+        target = shift.AlbTarget(elbv2, scene["shift_listener"], "shift-blue", "shift-green", rule_arns=rules)
+        target.resolve()
+        for percent in (10, 0):
+            done = target.set_weights(percent)
+            assert done["green_percent"] == percent, done
+        assert set(target.read_weights().values()) == {100, 0}
+
+
 SCENARIOS = {"revision-fetch": run_revision_fetch, "revision-upload": run_revision_upload, "inventory": run_inventory,
              "target-groups": run_target_groups, "classic-elb": run_classic_elb, "alarms": run_alarms, "triggers": run_triggers,
-             "ledger-dynamodb": run_ledger_dynamodb, "blue-green": run_blue_green}
+             "ledger-dynamodb": run_ledger_dynamodb, "blue-green": run_blue_green, "traffic-shift": run_traffic_shift}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -477,6 +501,8 @@ def call_permissions(service_name, operation, params):
     if service_name == "s3" and operation in ("GetObject", "HeadObject"):
         action = "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
         return [(action, "arn:aws:s3:::%s/%s" % (params["Bucket"], params["Key"]))]
+    if service_name == "elbv2" and operation in ("ModifyListener", "ModifyRule"):
+        return [("elasticloadbalancing:" + operation, params["ListenerArn"] if operation == "ModifyListener" else params["RuleArn"])]
     if service_name == "elbv2":
         target = params["TargetGroupArn"] if operation in ("RegisterTargets", "DeregisterTargets") else "*"
         return [("elasticloadbalancing:" + operation, target)]
