@@ -44,7 +44,7 @@ def story(stage):
     first = stage.deploy("1.0.0", load=False, name="v1 (setup, no load)", extra={"deployment_config": "CodeDeployDefault.AllAtOnce"})
     if first.proc.returncode != 0:
         raise SystemExit("the setup deployment failed:\n%s" % first.proc.stdout[-3000:])
-    stage.all_serving("1.0.0")
+    stage.all_serving()
     runs = [stage.deploy("2.0.0", name="v2 OneAtATime")]
     good = runs[-1].deployment
     runs.append(stage.deploy("3.0.0", name="v3 HalfAtATime", extra={"deployment_config": "CodeDeployDefault.HalfAtATime"}))

@@ -7,7 +7,7 @@ import pytest
 
 from world import paths
 
-from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+from test_deploy import last_deployment as _last, registered as _registered, revision, serving as _serving
 
 pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 
@@ -32,33 +32,13 @@ def _inventory(world, tmp_path, action="KEEP_ALIVE"):
 
 
 def _revision(tmp_path, name, version, fail=False):
-    import shutil
-    target = tmp_path / name
-    shutil.copytree(paths.SAMPLE_APP, str(target))
-    (target / "VERSION").write_text(version + "\n")
-    if fail:
-        (target / "FAIL_VALIDATE").write_text("")
-    return str(target)
+    return revision(tmp_path, name, version, failing_hosts=[] if fail else None)  # an empty FAIL_VALIDATE fails every host
 
 
 def _deploy(world, inv, rev, ledger_path, group, check=True, **extra):
     extra_vars = {"deployment_group": group, "revision": rev, "codedeploy_ledger": ledger_path}
     extra_vars.update(extra)
     return world.ansible_playbook(PLAYBOOK, inv, extra_vars=extra_vars, check=check)
-
-
-def _last(ledger_path):
-    book = ledgers.open_ledger(ledger_path)
-    return book.get_deployment(book.list_deployments(limit=1)[0]["deployment_id"])
-
-
-def _registered(aws, arn):
-    return {d["Target"]["Id"] for d in aws.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
-
-
-def _serving(world, host):
-    return world.fleet.ssh(host, "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/').read().decode())\"",
-                           check=False).strip()
 
 
 def _states(aws, ids):

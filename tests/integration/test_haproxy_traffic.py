@@ -4,13 +4,14 @@ a target group and an HAProxy backend together, and the failures: a server that 
 the host's server, and an HAProxy host the inventory does not know."""
 import json
 import os
-import shutil
 
 import pytest
 
 from world import paths
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+
+from test_deploy import revision
 
 pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 
@@ -27,20 +28,12 @@ def _group(world, aws, tmp_path, count, load_balancer, port_of=None):
     return bound, balancer, inventory
 
 
-def _revision(tmp_path, version):
-    target = str(tmp_path / ("rev-" + version))
-    shutil.copytree(paths.SAMPLE_APP, target)
-    with open(os.path.join(target, "VERSION"), "w", encoding="utf-8") as handle:
-        handle.write(version + "\n")
-    return target
-
-
 def _deploy(world, inventories, tmp_path, version):
     ledger_path = str(tmp_path / "ledger.sqlite3")
     args = ["ansible-playbook"]
     for inventory in inventories:
         args += ["-i", inventory]
-    args += [PLAYBOOK, "-e", json.dumps({"deployment_group": "web_production", "revision": _revision(tmp_path, version),
+    args += [PLAYBOOK, "-e", json.dumps({"deployment_group": "web_production", "revision": revision(tmp_path, "rev-" + version, version),
                                          "codedeploy_ledger": ledger_path})]
     proc = world.ansible(args, check=False)
     book = ledgers.open_ledger(ledger_path)

@@ -36,7 +36,7 @@ def _story(world, aws, tmp_path, via):
     with Stage(world, aws, tmp_path, hosts=4, via=via, config="CodeDeployDefault.OneAtATime") as stage:
         first = stage.deploy("1.0.0", load=False, name="v1", extra={"deployment_config": "CodeDeployDefault.AllAtOnce"})
         assert first.proc.returncode == 0 and first.deployment["status"] == "Succeeded", first.proc.stdout[-3000:]
-        stage.all_serving("1.0.0")
+        stage.all_serving()
 
         run = stage.deploy("2.0.0", name="v2 OneAtATime")
         assert run.proc.returncode == 0 and run.deployment["status"] == "Succeeded", run.proc.stdout[-3000:]
@@ -44,18 +44,18 @@ def _story(world, aws, tmp_path, via):
         assert set(run.load.bodies) == {"sample-app 1.0.0", "sample-app 2.0.0"}  # traffic really crossed the rollout
         assert len(run.out_of_rotation()) == 4 and all(seconds > 0 for seconds in run.out_of_rotation().values())
         good = run.deployment
-        stage.all_serving("2.0.0")
+        stage.all_serving()
 
         run = stage.deploy("3.0.0", name="v3 HalfAtATime", extra={"deployment_config": "CodeDeployDefault.HalfAtATime"})
         assert run.proc.returncode == 0 and run.deployment["status"] == "Succeeded", run.proc.stdout[-3000:]
         _zero_failures(run, "2.0.0", "3.0.0")
-        stage.all_serving("3.0.0")
+        stage.all_serving()
 
         run = stage.rollback(good["deployment_id"], name="manual rollback to v2")
         assert run.proc.returncode == 0 and run.deployment["status"] == "Succeeded", run.proc.stdout[-3000:]
         assert run.deployment["revision"]["sha256"] == good["revision"]["sha256"]
         _zero_failures(run, "2.0.0", "3.0.0")
-        stage.all_serving("2.0.0")
+        stage.all_serving()
 
         # ValidateService fails wherever v4 lands: the first host fails the OneAtATime deployment.
         run = stage.deploy("4.0.0", failing_hosts=[], name="v4 failing, automatic rollback", extra={"auto_rollback": True})
@@ -64,7 +64,7 @@ def _story(world, aws, tmp_path, via):
         assert failed["status"] == "Failed" and failed["rollback_info"]["rollback_deployment_id"] == run.deployment["deployment_id"]
         assert run.deployment["status"] == "Succeeded" and run.deployment["revision"]["sha256"] == good["revision"]["sha256"]
         _zero_failures(run, "2.0.0", "4.0.0")
-        servers = stage.all_serving("2.0.0")
+        servers = stage.all_serving()
         assert sorted(servers) == sorted(stage.names.values())
         return stage
 

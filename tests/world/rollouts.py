@@ -168,10 +168,7 @@ class Stage:
         listed = book.list_deployments(limit=skip + 1)
         return book.get_deployment(listed[skip]["deployment_id"]) if len(listed) > skip else None
 
-    def expected(self, *versions):
-        return [BODY % version for version in versions]
-
-    def all_serving(self, version, timeout=20.0):
-        """Wait until HAProxy has every server UP and the frontend answers ``version`` only; return the servers' states."""
+    def all_serving(self, timeout=20.0):
+        """Wait until HAProxy has every server of the backend UP; return the servers' states."""
         self.balancer.wait_up(BACKEND, timeout=timeout)
         return self.balancer.servers(BACKEND)
