@@ -288,7 +288,8 @@ blue_green:
   description:
     - For a blue/green deployment, what happened to the traffic and the blue fleet - C(phase) (C(rerouted), C(before_reroute),
       C(after_reroute)), C(action) (C(KEEP_ALIVE) or C(TERMINATE)) and C(terminated) after a success, C(deregistered_green),
-      C(registered_blue) and C(errors) after a failure, and C(msg). None for an in-place deployment.
+      C(registered_blue), C(errors), C(rollback_deployment_id) (the linked rollback deployment that moved the traffic back,
+      None when nothing was moved) and C(rollback_status) after a failure, and C(msg). None for an in-place deployment.
   returned: with O(state=finished)
   type: dict
 unrecorded:

@@ -489,7 +489,7 @@ class DeploymentService(object):
             deployment = self.ledger.get_deployment(plan.deployment_id, include_instances=True)
         elif plan.roles:
             # Stopped between batches (a stop request, an alarm) or settled by another run: put the traffic back all the same.
-            blue_green = self._traffic_rollback(plan, deployment, record=False)
+            blue_green = self._traffic_rollback(plan, deployment)
         event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
         warnings = self.notify(plan, deployment, event)
         out_of_service = [i.get("host") or i["instance_id"] for i in deployment.get("instances") or [] if i.get("out_of_service")]
@@ -568,12 +568,12 @@ class DeploymentService(object):
             why = "%d of %d green hosts succeeded, at least %d needed" % (counts["succeeded"], counts["total"], max(plan.minimum, 1))
         else:
             failed = next((i for i in blue_failed if i["status"] == "Failed"), blue_failed[0])
-            code = failed.get("error_code") or "HEALTH_CONSTRAINTS"
-            why = "blue host(s) %s did not leave the load balancers" % ", ".join(i.get("host") or i["instance_id"] for i in blue_failed)
-        back = self._traffic_rollback(plan, deployment, record=True, event="DEPLOYMENT_FAILURE")
-        message = "%s (%s). %s" % ("; ".join(lines) or why, why, back["msg"])
-        self.ledger.update_status(plan.deployment_id, "Failed", code, message)
-        return back
+            code = deployment_error_code(failed.get("error_code"))
+            why = "blue host(s) %s did not complete BeforeBlockTraffic, BlockTraffic and AfterBlockTraffic" % ", ".join(
+                i.get("host") or i["instance_id"] for i in blue_failed)
+        # Settled first: the group is then free for the rollback deployment that puts the traffic back (linked to this one).
+        self.ledger.update_status(plan.deployment_id, "Failed", code, "%s (%s)" % ("; ".join(lines) or why, why))
+        return self._traffic_rollback(plan, self.ledger.get_deployment(plan.deployment_id, include_instances=True), event="DEPLOYMENT_FAILURE")
 
     def _after_reroute(self, plan, blue):
         """After every blue host left the load balancers: KEEP_ALIVE leaves the blue fleet running, TERMINATE terminates it after
@@ -613,61 +613,11 @@ class DeploymentService(object):
             left -= step
             self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
 
-    def _traffic_rollback(self, plan, deployment, record, event=None):
-        """Put the traffic back after a blue/green deployment failed or stopped.
-
-        Before the reroute (no blue host touched): the green hosts that reached AllowTraffic leave the load balancers again;
-        the blue hosts never moved. After it (when automatic rollback applies): the blue hosts that left are registered again,
-        then the green hosts leave. ``record``: note each move on the instance (the deployment is not settled yet)."""
-        instances = deployment.get("instances") or []
-        green = [i for i in instances if i.get("role") == "green" and any(e.get("event") == "AllowTraffic" for e in i.get("events") or [])]
-        blue = [i for i in instances if i.get("role") == "blue" and i["status"] not in ("Pending", "Skipped")]
-        event = event or _rollback_event(deployment)
-        if not blue:
-            moved, errors = self._move(plan, green, "BlockTraffic", record)
-            text = "Traffic stays on the blue hosts, which were not touched"
-            if moved:
-                text += "; green host(s) %s left the load balancers again" % ", ".join(moved)
-            return {"phase": "before_reroute", "deregistered_green": moved, "registered_blue": [], "errors": errors,
-                    "msg": text + ("" if not errors else ". Not done: %s" % "; ".join(errors))}
-        auto = plan.options.get("auto_rollback") or {}
-        asked = (deployment.get("stop_request") or {}).get("rollback") and event == "DEPLOYMENT_STOP_ON_REQUEST"
-        if not (asked or (auto.get("enabled") and event in (auto.get("events") or ["DEPLOYMENT_FAILURE"]))):
-            return {"phase": "after_reroute", "deregistered_green": [], "registered_blue": [], "errors": [],
-                    "msg": "Traffic was already rerouted to the green hosts and automatic rollback is off for %s: the blue hosts %s stay "
-                           "out of the load balancers" % (event, ", ".join(i.get("host") or i["instance_id"] for i in blue))}
-        back, errors = self._move(plan, blue, "AllowTraffic", record)
-        out = []
-        if not errors:
-            out, more = self._move(plan, green, "BlockTraffic", record)
-            errors += more
-        text = "Rolled the traffic back: blue host(s) %s registered again" % (", ".join(back) or "none")
-        text += ", green host(s) %s deregistered" % ", ".join(out) if out else ", the green hosts keep serving (a blue host could not come back)"
-        return {"phase": "after_reroute", "deregistered_green": out, "registered_blue": back, "errors": errors,
-                "msg": text + ("" if not errors else ". Not done: %s" % "; ".join(errors))}
-
-    def _move(self, plan, instances, step, record, timeout=300):
-        """BlockTraffic or AllowTraffic for ``instances``: (the hosts moved, the errors)."""
-        from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import TrafficError
-        moved, errors = [], []
-        if not instances:
-            return moved, errors
-        balancers = self.balancers(plan)
-        for instance in instances:
-            host = instance.get("host") or instance["instance_id"]
-            try:
-                if step == "BlockTraffic":
-                    balancers.block(instance["instance_id"], timeout=timeout, host=host)
-                else:
-                    balancers.allow(instance["instance_id"], timeout=timeout, host=host)
-            except TrafficError as exc:
-                errors.append("%s on %s: %s" % (step, host, exc.message))
-                continue
-            moved.append(host)
-            if record:
-                self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"],
-                                         traffic_rollback="deregistered" if step == "BlockTraffic" else "registered again")
-        return moved, errors
+    def _traffic_rollback(self, plan, deployment, event=None):
+        """Put the traffic back to blue after a blue/green deployment failed or stopped (settled first, so that the moves are a
+        rollback deployment of their own, linked to it: plugin_utils/traffic_rollback.py)."""
+        from ansible_collections.rollout.codedeploy.plugins.plugin_utils.traffic_rollback import TrafficRollback
+        return TrafficRollback(self, plan, deployment, event or _rollback_event(deployment)).run()
 
     def rollback_target(self, plan, deployment):
         """When automatic rollback (or a stop with rollback) applies: the last good deployment and the hosts it goes back to."""
@@ -780,6 +730,15 @@ def controller_gone(owner, hostname=None):
 def _runs(last, sha256):
     last = last or {}
     return last.get("status") == "Succeeded" and last.get("revision_sha256") == sha256
+
+
+def deployment_error_code(instance_code):
+    """The deployment's error code for a host's failure: a hook script's code (ScriptFailed, ScriptTimedOut...) is CodeDeploy's
+    HOOK_EXECUTION_FAILURE; a traffic step's code (ELB_INVALID_INSTANCE, TIMEOUT...) is already a deployment code."""
+    from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import ERROR_CODES
+    if not instance_code:
+        return "HEALTH_CONSTRAINTS"
+    return "HOOK_EXECUTION_FAILURE" if instance_code in ERROR_CODES else instance_code
 
 
 def _rollback_event(deployment):

@@ -278,7 +278,13 @@ def test_green_failing_its_minimum_fails_before_the_reroute_and_blue_keeps_servi
     assert outcome["blue_green"]["deregistered_green"] == ["green-2", "green-3"]  # the two that reached AllowTraffic
     assert world.lb.registered == {"i-b1", "i-b2"} and world.ec2.terminated == []
     assert "ValidateService failed on green-1" in outcome["error"]["message"] and "Traffic stays on the blue hosts" in outcome["msg"]
-    assert world.instances(plan)["green-2"]["traffic_rollback"] == "deregistered"
+    rollback = world.ledger.deployments[outcome["blue_green"]["rollback_deployment_id"]]
+    assert rollback["creator"] == "rollback" and rollback["status"] == "Succeeded"
+    assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == plan.deployment_id
+    assert world.ledger.deployments[plan.deployment_id]["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    assert [(i["host"], i["role"], i["status"], [e["event"] for e in i["events"]]) for i in rollback["instances"]] == [
+        ("green-2", "green", "Succeeded", ["BlockTraffic"]), ("green-3", "green", "Succeeded", ["BlockTraffic"])]
+    assert world.ledger.deployments[plan.deployment_id]["swap"]["rollback_deployment_id"] == rollback["deployment_id"]
 
 
 def test_a_blue_host_that_cannot_leave_fails_and_auto_rollback_restores_blue_then_takes_green_out():
@@ -296,7 +302,30 @@ def test_a_blue_host_that_cannot_leave_fails_and_auto_rollback_restores_blue_the
     assert outcome["blue_green"]["registered_blue"] == ["blue-1", "blue-2"]
     assert outcome["blue_green"]["deregistered_green"] == GREEN_NAMES
     assert world.lb.registered == {"i-b1", "i-b2"}
-    assert "Rolled the traffic back" in outcome["error"]["message"]
+    assert "Rolled the traffic back" in outcome["msg"] and "blue host(s) blue-2 did not complete" in outcome["error"]["message"]
+    rollback = world.ledger.deployments[outcome["blue_green"]["rollback_deployment_id"]]
+    assert [(i["host"], i["status"], [e["event"] for e in i["events"]]) for i in rollback["instances"]] == [
+        ("blue-1", "Succeeded", ["AllowTraffic"]), ("blue-2", "Succeeded", ["AllowTraffic"])] + [
+        (name, "Succeeded", ["BlockTraffic"]) for name in GREEN_NAMES]
+    assert rollback["status"] == "Succeeded" and rollback["swap"]["state"] == "rolled_back"
+
+
+def test_a_blue_host_that_cannot_come_back_keeps_green_serving_and_fails_the_rollback_deployment():
+    world = World()
+    plan = world.open(auto_rollback=True)
+    for host in GREEN_NAMES:
+        world.run(plan, host)
+    world.run(plan, "blue-1")
+    world.lb.refuse = {"i-b2"}
+    assert world.run(plan, "blue-2")["failed"]
+    outcome = world.service().settle(plan)
+    assert outcome["blue_green"]["registered_blue"] == ["blue-1"] and outcome["blue_green"]["deregistered_green"] == []
+    assert {"i-g1", "i-g2", "i-g3", "i-g4", "i-b1"} <= world.lb.registered
+    rollback = world.ledger.deployments[outcome["blue_green"]["rollback_deployment_id"]]
+    assert rollback["status"] == "Failed" and rollback["error"]["code"] == "ELASTIC_LOAD_BALANCING_INVALID"
+    statuses = dict((i["host"], i["status"]) for i in rollback["instances"])
+    assert statuses == dict([("blue-1", "Succeeded"), ("blue-2", "Failed")] + [(name, "Skipped") for name in GREEN_NAMES])
+    assert "AllowTraffic on blue-2: web-tg refuses i-b2" in outcome["msg"]
 
 
 def test_after_the_reroute_without_auto_rollback_the_traffic_stays_on_green():
@@ -310,6 +339,7 @@ def test_after_the_reroute_without_auto_rollback_the_traffic_stays_on_green():
     outcome = world.service().settle(plan)
     assert outcome["status"] == "Failed" and "automatic rollback is off" in outcome["msg"]
     assert world.lb.registered == {"i-b2", "i-g1", "i-g2", "i-g3", "i-g4"}
+    assert outcome["blue_green"]["rollback_deployment_id"] is None and len(world.ledger.deployments) == 1
 
 
 def test_a_stopped_blue_green_deployment_takes_green_out_again():

@@ -39,6 +39,11 @@ class FakeLedger:
             self.deployments[deployment_id]["rollback_info"] = link
         return {"deployment_id": deployment_id, "orphaned": []}
 
+    def link_rollback(self, triggering_id, rollback_id, message):
+        link = {"rollback_deployment_id": rollback_id, "rollback_triggering_deployment_id": triggering_id, "rollback_message": message}
+        self.deployments[triggering_id]["rollback_info"] = link
+        self.deployments[rollback_id]["rollback_info"] = link
+
     def update_swap(self, deployment_id, fields=None, append=None):
         record = self.deployments[deployment_id]
         record["swap"] = ledgers.merge_swap(record.get("swap"), fields, append)
