@@ -287,7 +287,8 @@ def test_green_failing_its_minimum_fails_before_the_reroute_and_blue_keeps_servi
     assert world.ledger.deployments[plan.deployment_id]["swap"]["rollback_deployment_id"] == rollback["deployment_id"]
 
 
-def test_a_blue_host_that_cannot_leave_fails_and_auto_rollback_restores_blue_then_takes_green_out():
+def _rerouted_but_blue_2_cannot_leave():
+    """Every green host served, blue-1 left, blue-2's BlockTraffic was refused: (world, plan), with automatic rollback on."""
     world = World()
     plan = world.open(auto_rollback=True)
     for host in GREEN_NAMES:
@@ -295,6 +296,11 @@ def test_a_blue_host_that_cannot_leave_fails_and_auto_rollback_restores_blue_the
     world.run(plan, "blue-1")
     world.lb.refuse = {"i-b2"}
     assert world.run(plan, "blue-2")["failed"]
+    return world, plan
+
+
+def test_a_blue_host_that_cannot_leave_fails_and_auto_rollback_restores_blue_then_takes_green_out():
+    world, plan = _rerouted_but_blue_2_cannot_leave()
     world.lb.refuse = set()
     outcome = world.service().settle(plan)
     assert outcome["status"] == "Failed" and outcome["error"]["code"] == "ELB_INVALID_INSTANCE"
@@ -311,13 +317,7 @@ def test_a_blue_host_that_cannot_leave_fails_and_auto_rollback_restores_blue_the
 
 
 def test_a_blue_host_that_cannot_come_back_keeps_green_serving_and_fails_the_rollback_deployment():
-    world = World()
-    plan = world.open(auto_rollback=True)
-    for host in GREEN_NAMES:
-        world.run(plan, host)
-    world.run(plan, "blue-1")
-    world.lb.refuse = {"i-b2"}
-    assert world.run(plan, "blue-2")["failed"]
+    world, plan = _rerouted_but_blue_2_cannot_leave()
     outcome = world.service().settle(plan)
     assert outcome["blue_green"]["registered_blue"] == ["blue-1"] and outcome["blue_green"]["deregistered_green"] == []
     assert {"i-g1", "i-g2", "i-g3", "i-g4", "i-b1"} <= world.lb.registered
