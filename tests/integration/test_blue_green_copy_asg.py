@@ -120,7 +120,7 @@ def test_check_mode_creates_nothing_and_says_what_it_would_create(world, aws, fl
 def test_green_hosts_with_a_copying_group_is_refused(world, aws, fleet_hosts, tmp_path):
     _blue, _arn, inv, ledger_path = _source(world, aws, tmp_path, "KEEP_ALIVE")
     result = _deploy(world, inv, revision(tmp_path, "v2", "2.0.0"), ledger_path, "web_production", check=False, green_hosts="web_seed")
-    assert result.returncode != 0 and "green_hosts=web_seed is not accepted" in result.stdout
+    assert result.returncode != 0 and "green_hosts='web_seed' is not accepted" in result.stdout and "COPY_AUTO_SCALING_GROUP" in result.stdout
     assert list(_groups(aws)) == [SOURCE]
 
 
