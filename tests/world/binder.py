@@ -12,7 +12,6 @@ is bound to; ``World.bind_autoscaling_group``), as if the instance had just boot
 import threading
 
 
-
 class AsgBinder:
     """Binds the instances of Auto Scaling groups named ``prefix*`` to spare fleet hosts every ``interval`` seconds."""
 

@@ -11,8 +11,8 @@ INSTANCE = {"InstanceId": "i-2", "PrivateIpAddress": "10.0.0.2", "Placement": {"
 
 
 def test_green_hosts_are_named_and_addressed_like_inventory_hosts():
-    naming = green_copy.host_naming(["blue-1"], {"blue-1": {"codedeploy_host_naming": {"hostnames": ["tag:Name"],
-                                                                                        "ansible_host_source": ["tag:Addr", "private_ip_address"]}}})
+    published = {"hostnames": ["tag:Name"], "ansible_host_source": ["tag:Addr", "private_ip_address"]}
+    naming = green_copy.host_naming(["blue-1"], {"blue-1": {"codedeploy_host_naming": published}})
     assert naming == (["tag:Name"], ["tag:Addr", "private-ip-address"])
     other = dict(INSTANCE, InstanceId="i-3", Tags=[{"Key": "Name", "Value": "api"}])
     hosts, entries = green_copy.green_hosts([other, INSTANCE], "CodeDeploy_p_d-1", "us-east-1", naming, taken={"web"},
