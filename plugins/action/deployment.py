@@ -6,18 +6,26 @@ The logic lives there; see docs/design.md."""
 
 from __future__ import annotations
 
+import json
 import os
 import traceback
 
+from ansible.inventory.group import to_safe_group_name
 from ansible.plugins.action import ActionBase
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core < 2.19
+    trust_as_template = None
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.modules.deployment import DOCUMENTATION
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract, haproxy_runtime, heartbeat
+from ansible_collections.rollout.codedeploy.plugins.module_utils import green_fleet
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import contract, green_copy, haproxy_runtime, heartbeat
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.argspec import check_arguments, spec_from_documentation
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, PlanError
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError, group_hosts
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils.service import DeploymentService, ServiceError, fetch_revision, group_hosts
 
 SPEC = spec_from_documentation(DOCUMENTATION)
 ACTION = "rollout.codedeploy.deployment"
@@ -76,8 +84,16 @@ class ActionModule(ActionBase):
         params = check_arguments(SPEC, _present(args, request), ACTION)
         request["ledger"] = params.get("ledger")
         request["aws"].setdefault("region", settings.get("region"))
-        service = self._service(params, request["aws"], readonly=self._task.check_mode, task_vars=task_vars)
-        opening = service.open(request, hosts, settings, check_mode=bool(self._task.check_mode))
+        copier = None
+        if green_fleet.copies_auto_scaling_group(settings):
+            # COPY_AUTO_SCALING_GROUP: the green fleet is created (and named like the inventory's hosts) before the deployment opens.
+            fetch = green_copy.FetchOnce(fetch_revision)
+            service = self._service(params, request["aws"], readonly=self._task.check_mode, task_vars=task_vars, fetch=fetch)
+            copier = self._copier(service, settings, hosts, task_vars, request.get("green_fleet_timeout"))
+            opening = green_copy.open_with_copy(service, request, hosts, settings, copier, fetch, check_mode=bool(self._task.check_mode))
+        else:
+            service = self._service(params, request["aws"], readonly=self._task.check_mode, task_vars=task_vars)
+            opening = service.open(request, hosts, settings, check_mode=bool(self._task.check_mode))
         warnings = ["%s: %s" % (opening.plan.location, w) for w in opening.warnings]
         if opening.preview:
             note = Plan(note="check mode", batches=opening.plan.batches)
@@ -85,9 +101,24 @@ class ActionModule(ActionBase):
                     "events": opening.plan.host_events(), "warnings": warnings, "appspec_warnings": opening.warnings}
         plan = opening.plan
         return {"changed": plan.deploys, "deployment_id": plan.deployment_id, "plan": plan.to_dict(),
+                "green_asg": plan.green_asg, "green_fleet_hosts": copier.entries if copier is not None else [],
                 "rollout_hosts": plan.first_play_hosts(), "rollout_serial": plan.serial,
                 "rollout_reroute_hosts": plan.reroute_hosts, "rollout_reroute_serial": plan.reroute_serial or [1], "appspec_warnings": opening.warnings,
                 "warnings": warnings, "orphaned": opening.orphaned, "msg": opening.message}
+
+    def _copier(self, service, settings, hosts, task_vars, timeout):
+        """The copy of the group's Auto Scaling group, whose instances are named and reached like the blue hosts."""
+        hostvars = task_vars.get("hostvars") or {}
+        blue = [h["host"] for h in hosts]
+        templar = self._templar
+
+        def render(value, jinja_filter):
+            template = "{{ %s | %s }}" % (json.dumps(value), jinja_filter)
+            return templar.template(trust_as_template(template) if trust_as_template else template)
+        taken = set((task_vars.get("groups") or {}).get("all") or ())
+        return green_copy.Copier(service.aws, settings, naming=green_copy.host_naming(blue, hostvars), taken=taken,
+                                 connection=green_copy.shared_connection_vars(blue, hostvars), render=render, sanitize=to_safe_group_name,
+                                 timeout=timeout or green_copy.DEFAULT_TIMEOUT)
 
     def _continue(self, args, task_vars):
         """Let a deployment waiting in status Ready reroute: by its id, or the one of an inventory deployment group."""
@@ -102,7 +133,7 @@ class ActionModule(ActionBase):
         return service.request_continue_group(settings, checked["deployment_group"], self._owner(task_vars))
 
     # ------------------------------------------------------------------ wiring
-    def _service(self, params, aws_settings, readonly, task_vars=None):
+    def _service(self, params, aws_settings, readonly, task_vars=None, fetch=fetch_revision):
         settings = aws_access.settings_from(dict(aws_settings or {}, **contract.aws_settings(params)))
         try:
             book = ledgers.open_ledger(params.get("ledger"), aws=settings, readonly=readonly)
@@ -113,7 +144,7 @@ class ActionModule(ActionBase):
 
         def keep_alive(plan):
             heartbeat.start(plan.ledger, settings, plan.deployment_id, plan.owner, plan.lease_seconds, ledgers.worker_parent_pid() or os.getpid())
-        return DeploymentService(book, aws_access.AwsAccess(settings), owner=self._owner(task_vars),
+        return DeploymentService(book, aws_access.AwsAccess(settings), owner=self._owner(task_vars), fetch=fetch,
                                  bundle_cache=params.get("bundle_cache"), heartbeat=keep_alive,
                                  runtimes=haproxy_runtime.factory((task_vars or {}).get("hostvars") or {}))
 

@@ -52,6 +52,9 @@ notes:
     C(codedeploy_autoscaling_group), C(codedeploy_lifecycle_state) (known for members of the Auto
     Scaling groups a deployment group of the file names, else null), C(codedeploy_tags) (the tags
     as a mapping), and C(ansible_host). Values an on-premises instance lacks are null.
+  - Each deployment group's inventory group also gets C(codedeploy_host_naming), this source's O(hostnames) and
+    O(ansible_host_source), with which a blue/green deployment with C(COPY_AUTO_SCALING_GROUP) names and reaches the copied
+    Auto Scaling group's instances.
   - Two instances that get the same host name are both kept; the second one is named
     C(<name>_<instance id>) with a warning.
   - In AWX or Automation Controller, use the file as an inventory source "Sourced from a Project";
@@ -217,7 +220,6 @@ applications:
         autoscaling_groups: [api-a, api-b]
 """
 
-import datetime
 import difflib
 import hashlib
 import json
@@ -239,61 +241,13 @@ except ImportError:  # ansible-core < 2.19
     trust_as_template = None
 
 from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase
+from ansible_collections.rollout.codedeploy.plugins.module_utils import ec2_hosts
 from ansible_collections.rollout.codedeploy.plugins.module_utils import selection as sel
 
 EC2_PAGE_SIZE = 1000  # the most DescribeInstances returns per call
 AUTOSCALING_PAGE_SIZE = 100  # the most DescribeAutoScalingGroups returns per call
 INSTANCE_IDS_PER_CALL = 199  # EC2 takes 200 filter values per call; one is the state filter
 CACHE_FORMAT = 1
-
-# describe-instances filter names -> the path of the value in a DescribeInstances instance.
-_ATTRIBUTES = {
-    "instance-id": ("InstanceId",),
-    "private-ip-address": ("PrivateIpAddress",),
-    "ip-address": ("PublicIpAddress",),
-    "public-ip-address": ("PublicIpAddress",),
-    "dns-name": ("PublicDnsName",),
-    "public-dns-name": ("PublicDnsName",),
-    "private-dns-name": ("PrivateDnsName",),
-    "availability-zone": ("Placement", "AvailabilityZone"),
-    "instance-type": ("InstanceType",),
-    "image-id": ("ImageId",),
-    "vpc-id": ("VpcId",),
-    "subnet-id": ("SubnetId",),
-    "key-name": ("KeyName",),
-    "architecture": ("Architecture",),
-    "platform": ("Platform",),
-    "launch-index": ("AmiLaunchIndex",),
-    "reservation-id": ("ReservationId",),
-    "owner-id": ("OwnerId",),
-}
-_HOST_SOURCES = ("private-ip-address", "ip-address", "public-ip-address", "dns-name", "public-dns-name",
-                 "private-dns-name", "instance-id")
-
-
-def _plain(value):
-    """DescribeInstances data as JSON-safe plain data (datetimes as ISO 8601 text)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    return value
-
-
-def _attribute(instance, name):
-    value = instance
-    for part in _ATTRIBUTES[name]:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _tags(instance):
-    return {tag["Key"]: tag.get("Value", "") for tag in instance.get("Tags") or []}
-
 
 class InventoryModule(AWSInventoryBase):
     """Deployment groups of an inventory source file -> inventory groups of selected instances."""
@@ -411,15 +365,13 @@ class InventoryModule(AWSInventoryBase):
     @staticmethod
     def _host_source(source):
         text = to_text(source).strip()
-        if text.startswith("tag:"):
-            if len(text) == 4:
-                raise sel.SelectionError("ansible_host_source", "tag: needs a tag key, like tag:FleetAddress", text)
-            return text
-        normalized = text.replace("_", "-")
-        if normalized not in _HOST_SOURCES:
+        normalized = ec2_hosts.host_source(text)
+        if normalized is None and text.startswith("tag:"):
+            raise sel.SelectionError("ansible_host_source", "tag: needs a tag key, like tag:FleetAddress", text)
+        if normalized is None:
             raise sel.SelectionError("ansible_host_source", "is not a known source. Use one of %s, or tag:<Key>" % (
-                ", ".join(_HOST_SOURCES)), text)
-        return {"public-ip-address": "ip-address", "public-dns-name": "dns-name"}.get(normalized, normalized)
+                ", ".join(ec2_hosts.HOST_SOURCES)), text)
+        return normalized
 
     @staticmethod
     def _fingerprint(settings):
@@ -440,7 +392,7 @@ class InventoryModule(AWSInventoryBase):
                     for instance in reservation.get("Instances", []):
                         instance["ReservationId"] = reservation.get("ReservationId")
                         instance["OwnerId"] = reservation.get("OwnerId")
-                        found.append(_plain(instance))
+                        found.append(ec2_hosts.plain(instance))
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             self._fail("DescribeInstances failed in %s with filters %s: %s. Check the credentials, the region and "
                        "endpoint_url." % (region, json.dumps(boto_filters), to_native(exc)))
@@ -524,88 +476,24 @@ class InventoryModule(AWSInventoryBase):
             member = members.get(instance_id)
             if member and member["autoscaling_group"] in asgs and member["lifecycle_state"] in states:
                 selected.append(instance_id)
-            elif sel.tags_selected(selection, _tags(instance)):
+            elif sel.tags_selected(selection, ec2_hosts.tags(instance)):
                 selected.append(instance_id)
         return selected
 
     # ------------------------------------------------------------------ host names and variables
-    def _hostname_value(self, instance, preference):
-        preference = to_text(preference)
-        jinja_filter = None
-        if "|" in preference:
-            preference, jinja_filter = [part.strip() for part in preference.split("|", 1)]
-        if preference.startswith("tag:"):
-            value = self._tag_hostname(preference[4:], _tags(instance))
-        elif preference in _ATTRIBUTES:
-            value = _attribute(instance, preference)
-        else:
-            value = preference
-        if jinja_filter and value:
-            template = "{{ %s | %s }}" % (json.dumps(value), jinja_filter)
-            if trust_as_template:
-                template = trust_as_template(template)
-            value = self.templar.template(template)
-        return to_text(value) if value not in (None, "") else None
+    def _render(self, value, jinja_filter):
+        template = "{{ %s | %s }}" % (json.dumps(value), jinja_filter)
+        if trust_as_template:
+            template = trust_as_template(template)
+        return self.templar.template(template)
 
-    @staticmethod
-    def _tag_hostname(spec, tags):
-        for item in spec.split(","):
-            if "=" in item:
-                key, value = item.split("=", 1)
-                if tags.get(key) == value:
-                    return "%s_%s" % (key, value)
-            elif tags.get(item):
-                return tags[item]
-        return None
+    _tag_hostname = staticmethod(ec2_hosts.tag_hostname)
 
     def _hostname(self, instance, hostnames):
-        for preference in hostnames:
-            if isinstance(preference, dict):
-                name = self._hostname_value(instance, preference["name"])
-                if name and preference.get("prefix"):
-                    prefix = self._hostname_value(instance, preference["prefix"])
-                    if prefix:
-                        name = prefix + preference.get("separator", "_") + name
-            else:
-                name = self._hostname_value(instance, preference)
-            if name:
-                return self._sanitize_group_name(name) if ":" in name else name
-        return instance["InstanceId"]
+        return ec2_hosts.hostname(instance, hostnames, render=self._render, sanitize=self._sanitize_group_name)
 
-    @staticmethod
-    def _ansible_host(instance, sources):
-        for source in sources:
-            if source.startswith("tag:"):
-                value = _tags(instance).get(source[4:])
-            else:
-                value = _attribute(instance, source)
-            if value:
-                return value
-        return None
-
-    @staticmethod
-    def _ec2_vars(instance, region, member, ansible_host):
-        tags = _tags(instance)
-        member = member or {}
-        return {
-            "codedeploy_instance_id": instance["InstanceId"],
-            "codedeploy_instance_kind": "ec2",
-            "codedeploy_region": region,
-            "codedeploy_availability_zone": (instance.get("Placement") or {}).get("AvailabilityZone"),
-            "codedeploy_private_ip_address": instance.get("PrivateIpAddress"),
-            "codedeploy_public_ip_address": instance.get("PublicIpAddress"),
-            "codedeploy_private_dns_name": instance.get("PrivateDnsName") or None,
-            "codedeploy_public_dns_name": instance.get("PublicDnsName") or None,
-            "codedeploy_instance_type": instance.get("InstanceType"),
-            "codedeploy_vpc_id": instance.get("VpcId"),
-            "codedeploy_subnet_id": instance.get("SubnetId"),
-            "codedeploy_image_id": instance.get("ImageId"),
-            "codedeploy_launch_time": instance.get("LaunchTime"),
-            "codedeploy_autoscaling_group": member.get("autoscaling_group") or tags.get(sel.AUTOSCALING_GROUP_TAG),
-            "codedeploy_lifecycle_state": member.get("lifecycle_state"),
-            "codedeploy_tags": tags,
-            "ansible_host": ansible_host,
-        }
+    _ansible_host = staticmethod(ec2_hosts.ansible_host)
+    _ec2_vars = staticmethod(ec2_hosts.ec2_vars)
 
     @staticmethod
     def _on_premises_vars(instance):
@@ -670,6 +558,10 @@ class InventoryModule(AWSInventoryBase):
         for group in groups:
             name = self.inventory.add_group(group["inventory_group"])
             self.inventory.set_variable(name, "codedeploy_deployment_group", json.loads(json.dumps(group)))
+            # How this source names and reaches instances: a blue/green deployment names a copied Auto Scaling group's
+            # instances the same way (plugin_utils/green_copy.py).
+            self.inventory.set_variable(name, "codedeploy_host_naming", {"hostnames": json.loads(json.dumps(settings["hostnames"])),
+                                                                         "ansible_host_source": list(settings["host_sources"])})
             all_settings[name] = json.loads(json.dumps(group))
         existing = self.inventory.groups["all"].vars.get("codedeploy_deployment_groups") or {}
         merged = dict(existing)

@@ -20,6 +20,10 @@ description:
     deployment's lease in the ledger.
   - With O(state=stop_requested) it asks a deployment that another process runs to stop after its current batch
     (optionally rolling back); that process sees the request after the batch.
+  - For a blue/green group with C(green_fleet_provisioning_option.action) V(COPY_AUTO_SCALING_GROUP), O(state=started) first copies
+    the group's one Auto Scaling group to C(CodeDeploy_<group>_<deployment id>) (launch template or configuration, subnets, tags,
+    as many instances as the source has healthy ones; not its load balancers), waits for its instances and returns them as
+    C(green_fleet_hosts) for M(ansible.builtin.add_host). See the collection's docs/blue-green.md.
   - With O(state=continue_requested) it lets a blue/green deployment that waits in status V(Ready) (C(deployment_ready_option)
     V(STOP_DEPLOYMENT)) reroute the traffic to its green fleet; it is refused, naming the status, for any other deployment.
   - With O(state=finished) it applies CodeDeploy's success rule, records the final status with its error code
@@ -130,8 +134,17 @@ options:
         otherwise) - the inventory group or groups whose hosts are the green fleet (existing instances, C(DISCOVER_EXISTING)).
         They get the revision and take over the group's load balancers; the group's own hosts are the blue fleet.
       - Each green host needs its EC2 instance id in C(codedeploy_instance_id), C(instance_id) or C(ec2_instance_id) and must not be a host of the group.
+      - Refused for a group whose C(green_fleet_provisioning_option.action) is V(COPY_AUTO_SCALING_GROUP), whose green fleet is a copy of its
+        Auto Scaling group, made by this step.
     type: list
     elements: str
+  green_fleet_timeout:
+    description:
+      - With O(state=started), for a BLUE_GREEN group with C(green_fleet_provisioning_option.action) V(COPY_AUTO_SCALING_GROUP), how many
+        seconds (default 900) the copied Auto Scaling group's instances have to be V(InService) with an address (the inventory source's
+        C(ansible_host_source)). When they are not, the copy is deleted, the deployment is recorded V(Failed) and the blue fleet is untouched.
+      - The playbook C(rollout.codedeploy.deploy) sets it from the extra var C(codedeploy_green_fleet_timeout).
+    type: int
   only_hosts:
     description: With O(state=started), deploy only to these hosts of the group (a rollback targets the hosts the failed deployment touched).
     type: list
@@ -233,6 +246,21 @@ plan:
       unchanged; its fields are described in the collection's docs/design.md.
   returned: with O(state=started)
   type: dict
+green_asg:
+  description:
+    - For a blue/green deployment with C(COPY_AUTO_SCALING_GROUP), the copied Auto Scaling group - C(name), C(arn), C(source_name),
+      C(source_arn) and C(desired) (its instance count). None otherwise.
+  returned: with O(state=started)
+  type: dict
+  sample: {name: CodeDeploy_production_d-7FQJ2I5DU, arn: "arn:aws:autoscaling:...", source_name: web-asg, desired: 2}
+green_fleet_hosts:
+  description:
+    - For a blue/green deployment with C(COPY_AUTO_SCALING_GROUP), the copied group's instances as M(ansible.builtin.add_host) arguments -
+      C(name), C(groups) (V(codedeploy_green)), C(ansible_host), the C(codedeploy_*) variables of the inventory plugin and the connection
+      variables every blue host shares. Empty otherwise.
+  returned: with O(state=started)
+  type: list
+  elements: dict
 rollout_hosts:
   description: The hosts to roll out to, in order (empty in check mode and when nothing is deployed).
   returned: with O(state=started)
@@ -290,6 +318,8 @@ blue_green:
       C(after_reroute)), C(action) (C(KEEP_ALIVE) or C(TERMINATE)) and C(terminated) after a success, C(deregistered_green),
       C(registered_blue), C(errors), C(rollback_deployment_id) (the linked rollback deployment that moved the traffic back,
       None when nothing was moved) and C(rollback_status) after a failure, and C(msg). None for an in-place deployment.
+    - With C(COPY_AUTO_SCALING_GROUP) also C(green_asg), the copied group with its C(state) - V(serving) (kept), V(deleted) or
+      V(delete_failed).
   returned: with O(state=finished)
   type: dict
 unrecorded:

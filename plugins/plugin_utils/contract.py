@@ -28,7 +28,8 @@ CONFIG_NAME_LIMIT = 100
 # The extra var of the playbooks that sets a task argument, when the two names differ: messages and examples use it.
 EXTRA_VARS = {"lease_seconds": "codedeploy_lease_seconds", "connect_timeout": "codedeploy_aws_connect_timeout",
               "read_timeout": "codedeploy_aws_read_timeout", "host_lock_wait": "codedeploy_host_lock_wait",
-              "ledger": "codedeploy_ledger", "reuse_deployment": "deployment_id", "ready_wait_seconds": "codedeploy_ready_wait_seconds"}
+              "ledger": "codedeploy_ledger", "reuse_deployment": "deployment_id", "ready_wait_seconds": "codedeploy_ready_wait_seconds",
+              "green_fleet_timeout": "codedeploy_green_fleet_timeout"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SHOW_DEPTH = 3
 _SHOW_ITEMS = 10
@@ -291,6 +292,14 @@ def green_hosts(value, settings, deployment_group_name, groups, hostvars):
     Required for a BLUE_GREEN group, refused for any other; every green host must be outside the deployment group (a blue
     host cannot also be green) and have an EC2 instance id in its host variables."""
     style = _style(settings)
+    copies = (((settings or {}).get("blue_green") or {}).get("green_fleet_provisioning_option") or {}).get("action") == "COPY_AUTO_SCALING_GROUP"
+    if copies and style == "BLUE_GREEN":
+        if value not in (None, "", []):
+            raise InputError("green_hosts=%s is not accepted: deployment group %s makes its green fleet by copying its Auto Scaling group "
+                             "(green_fleet_provisioning_option COPY_AUTO_SCALING_GROUP), so there are no existing green hosts to name. "
+                             "Leave green_hosts out, or set the group's green_fleet_provisioning_option.action to DISCOVER_EXISTING to "
+                             "deploy to existing instances" % (_show(value), deployment_group_name), "green_hosts")
+        return None, None
     if value in (None, "", []):
         if style == "BLUE_GREEN":
             raise InputError("deployment group %s is BLUE_GREEN: its deployment needs the green fleet. Pass the inventory group (or "
@@ -371,6 +380,7 @@ def start_request(args, settings, groups, plugin_groups, hostvars=None):
                              request["ready_wait_seconds"], request["deployment_group"],
                              "is %s" % _style(settings) if _style(settings) != "BLUE_GREEN" else "reroutes at once (CONTINUE_DEPLOYMENT)"),
                          "ready_wait_seconds")
+    request["green_fleet_timeout"] = _optional(args, "green_fleet_timeout", lambda f, v: as_int(f, v, *LEASE_RANGE))
     request["green_hosts"], request["green_fleet"] = green_hosts(args.get("green_hosts"), settings, request["deployment_group"], groups,
                                                                  hostvars)
     request["aws"] = aws_settings(args)

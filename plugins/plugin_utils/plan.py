@@ -48,6 +48,7 @@ FIELDS = (
     ("roles", None, "blue/green: inventory host -> its role, green (gets the revision) or blue (leaves the load balancers); empty in place"),
     ("steps_by_role", None, "blue/green: role -> that role's lifecycle, in the form of steps; empty in place (every host runs steps)"),
     ("blue_green", None, "blue/green: the group's blue_green settings (termination action and wait); None in place"),
+    ("green_asg", None, "blue/green COPY_AUTO_SCALING_GROUP: the copied Auto Scaling group {name, arn, source_name, source_arn, desired}"),
     ("ready_wait", None, "blue/green STOP_DEPLOYMENT: seconds the installed green fleet waits in status Ready for a continue; None otherwise"),
     ("reroute_hosts", (), "blue/green with a ready wait: the hosts of the reroute play (green, then blue); empty otherwise"),
     ("reroute_serial", (), "blue/green with a ready wait: batch sizes of the reroute play"),

@@ -26,7 +26,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import c
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import heartbeat
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import green_copy, heartbeat
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
@@ -278,7 +278,7 @@ class DeploymentService(object):
             classic_elbs=balancers["classic_elbs"], haproxy_backends=balancers["haproxy_backends"],
             triggers=settings.get("triggers") or [], aws=public_settings(request.get("aws")), ledger=request.get("ledger"),
             lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,
-            deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"))
+            deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"), green_asg=request.get("green_asg"))
         fields.update(_ready_fields(options, request, planned))
         return Plan(**fields)
 
@@ -291,7 +291,8 @@ class DeploymentService(object):
         return self.ledger.create_deployment(
             plan.application, plan.deployment_group, plan.deployment_group_id, revision, plan.options["deployment_config"], instances,
             creator=request.get("creator") or "user", options=plan.options, description=request.get("description"),
-            rollback_of=request.get("rollback_of"), lease_seconds=plan.lease_seconds, owner=self.owner)
+            rollback_of=request.get("rollback_of"), lease_seconds=plan.lease_seconds, owner=self.owner,
+            deployment_id=request.get("deployment_id"))  # a copied green fleet is named after the id it chose (green_copy.py)
 
     def _start(self, plan):
         """After the ledger opened the deployment: load balancers resolved, alarms checked, DeploymentStart published."""
@@ -490,6 +491,7 @@ class DeploymentService(object):
         elif plan.roles:
             # Stopped between batches (a stop request, an alarm) or settled by another run: put the traffic back all the same.
             blue_green = self._traffic_rollback(plan, deployment)
+        blue_green = green_copy.after_settle(self.aws, self.ledger, plan, deployment, blue_green)  # COPY_AUTO_SCALING_GROUP only
         event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
         warnings = self.notify(plan, deployment, event)
         out_of_service = [i.get("host") or i["instance_id"] for i in deployment.get("instances") or [] if i.get("out_of_service")]
@@ -590,9 +592,9 @@ class DeploymentService(object):
                            "(KEEP_ALIVE)" % (names or "(none)")}
         wait = int(setting.get("termination_wait_time_in_minutes") or 0) * 60
         self._wait(plan, wait)
-        from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import AwsError, terminate_instances
+        from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import AwsError
         try:
-            states = terminate_instances(self.aws, ids)
+            states = green_copy.terminate_blue(self.aws, self.ledger, plan, ids)  # a copied green fleet: the original ASG goes first
         except AwsError as exc:
             for instance in blue:
                 self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"], blue_fleet="termination failed")

@@ -102,7 +102,8 @@ class BlueGreenBatches(object):
 
 
 class BlueGreen(Strategy):
-    """CodeDeploy's blue/green deployment on EC2 with an existing green fleet (DISCOVER_EXISTING): the green hosts install
+    """CodeDeploy's blue/green deployment on EC2 with an existing green fleet (DISCOVER_EXISTING) or a copy of the group's Auto
+    Scaling group made before the deployment opens (COPY_AUTO_SCALING_GROUP, plugin_utils/green_copy.py): the green hosts install
     the revision and join the load balancers in batches of the deployment configuration; then every blue (original) host
     leaves them at once. With STOP_DEPLOYMENT the green hosts first only install (batches of the config), the deployment waits in
     status Ready for a continue, then the same green batches reroute and the blue batch follows. Hosts carry ``role`` green or blue."""
@@ -129,11 +130,7 @@ class BlueGreen(Strategy):
 
 
 #: What this version of the blue/green strategy does not do yet: setting path -> (refused value, what to do instead).
-BLUE_GREEN_NOT_YET = (
-    (("green_fleet_provisioning_option", "action"), "COPY_AUTO_SCALING_GROUP",
-     "the green fleet must be existing instances named at deployment time: set blue_green.green_fleet_provisioning_option.action: "
-     "DISCOVER_EXISTING and pass -e green_hosts=<inventory group>"),
-)
+BLUE_GREEN_NOT_YET = ()
 
 STRATEGIES = {"IN_PLACE": InPlace, "BLUE_GREEN": BlueGreen}
 

@@ -156,17 +156,16 @@ def test_a_blue_green_group_refuses_a_rollback_from_archives_and_outdated_only()
         request(settings(), update_outdated_instances_only=True)
 
 
-@pytest.mark.parametrize("group_settings, words", [
-    (settings(fleet="COPY_AUTO_SCALING_GROUP"), "blue_green.green_fleet_provisioning_option.action=COPY_AUTO_SCALING_GROUP is not supported yet"),
-])
-def test_what_is_not_supported_yet_is_refused_before_anything_is_opened(group_settings, words):
-    world = World()
-    with pytest.raises(ServiceError) as caught:
-        world.open(group_settings)
-    assert words in caught.value.message and caught.value.code == "UNSUPPORTED_BLUE_GREEN_OPTION"
-    assert not world.ledger.deployments
-    with pytest.raises(strategies.StrategyError):
-        strategies.for_group(group_settings)
+def test_a_copying_group_takes_no_green_hosts_and_refuses_them():
+    copying = settings(fleet="COPY_AUTO_SCALING_GROUP")
+    assert strategies.for_group(copying).name == "blue_green"
+    checked = request(copying, green_hosts=None)
+    assert checked["green_hosts"] is None and checked["green_fleet"] is None
+    with pytest.raises(contract.InputError) as caught:
+        request(copying)
+    assert caught.value.field == "green_hosts"
+    for word in ("green_hosts='web_green' is not accepted", "COPY_AUTO_SCALING_GROUP", "DISCOVER_EXISTING"):
+        assert word in caught.value.message
 
 
 def test_a_green_instance_that_is_also_blue_is_refused():
