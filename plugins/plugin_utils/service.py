@@ -26,7 +26,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import c
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import heartbeat
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import heartbeat, reroute
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
@@ -280,6 +280,10 @@ class DeploymentService(object):
             lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,
             deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"))
         fields.update(_ready_fields(options, request, planned))
+        try:
+            fields["reroute"] = reroute.plan_field(settings, options, request, strategy.name)
+        except reroute.RerouteError as exc:
+            raise ServiceError(exc.message, exc.code)
         return Plan(**fields)
 
     def _create(self, plan, request):
@@ -309,6 +313,12 @@ class DeploymentService(object):
             if not check.ok:
                 self.ledger.update_status(plan.deployment_id, "Stopped", "ALARM_ACTIVE", check.message)
                 raise ServiceError("%s stopped before it started: %s" % (plan.deployment_id, check.message), "ALARM_ACTIVE", settled=True)
+        if plan.reroute:
+            try:
+                reroute.prepare(self, plan)
+            except reroute.RerouteError as exc:
+                self.ledger.update_status(plan.deployment_id, "Failed", exc.code, exc.message)
+                raise ServiceError("%s failed before any host was touched: %s" % (plan.deployment_id, exc.message), exc.code, settled=True)
         self.ledger.update_status(plan.deployment_id, "InProgress")
         self.notify(plan, self.ledger.get_deployment(plan.deployment_id), "DeploymentStart")
 
@@ -324,8 +334,9 @@ class DeploymentService(object):
             pass
 
     # ------------------------------------------------------------------ AWS helpers for the plan
-    def balancers(self, plan):
-        """The plan's load balancers, or None without traffic control."""
+    def balancers(self, plan, role=None):
+        """The plan's load balancers (those of a host of ``role``: a target group pair has one group per role), or None without
+        traffic control."""
         if not plan.controls_traffic:
             return None
         from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import LoadBalancers, TrafficError
@@ -340,7 +351,7 @@ class DeploymentService(object):
                 raise TrafficError(exc.message, code=exc.code)
         return LoadBalancers(elbv2=self.aws.client("elbv2") if plan.target_groups else None,
                              elb=self.aws.client("elb") if plan.classic_elbs else None,
-                             target_groups=plan.target_groups, classic_elbs=plan.classic_elbs, haproxy=backends)
+                             target_groups=reroute.target_groups_for(plan, role), classic_elbs=plan.classic_elbs, haproxy=backends)
 
     def notifier(self, plan):
         if not plan.triggers:
@@ -385,6 +396,8 @@ class DeploymentService(object):
                         "msg": "%s: %s; the blue hosts keep serving" % (plan.deployment_id, why)}
             if self.green_installed(plan, current):
                 return dict(self.ready_wait(plan), baked=bake)
+            if plan.reroute and reroute.due(plan, self.ledger.get_deployment(plan.deployment_id, include_instances=True)):
+                return dict(reroute.run(self, plan), baked=bake)
         return {"proceed": True, "status": current["status"], "baked": bake, "changed": False}
 
     # ------------------------------------------------------------------ blue/green: the ready wait (STOP_DEPLOYMENT)
@@ -490,6 +503,7 @@ class DeploymentService(object):
         elif plan.roles:
             # Stopped between batches (a stop request, an alarm) or settled by another run: put the traffic back all the same.
             blue_green = self._traffic_rollback(plan, deployment, record=False)
+        reroute.finish(self, plan)
         event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
         warnings = self.notify(plan, deployment, event)
         out_of_service = [i.get("host") or i["instance_id"] for i in deployment.get("instances") or [] if i.get("out_of_service")]
@@ -624,7 +638,9 @@ class DeploymentService(object):
         blue = [i for i in instances if i.get("role") == "blue" and i["status"] not in ("Pending", "Skipped")]
         event = event or _rollback_event(deployment)
         if not blue:
-            moved, errors = self._move(plan, green, "BlockTraffic", record)
+            errors = reroute.to_blue(self, plan, "the deployment ended before the reroute")
+            moved, more = self._move(plan, green if not errors else [], "BlockTraffic", record)
+            errors += more
             text = "Traffic stays on the blue hosts, which were not touched"
             if moved:
                 text += "; green host(s) %s left the load balancers again" % ", ".join(moved)
@@ -639,6 +655,8 @@ class DeploymentService(object):
         back, errors = self._move(plan, blue, "AllowTraffic", record)
         out = []
         if not errors:
+            errors += reroute.to_blue(self, plan, "traffic rollback: the blue hosts were registered again")
+        if not errors:
             out, more = self._move(plan, green, "BlockTraffic", record)
             errors += more
         text = "Rolled the traffic back: blue host(s) %s registered again" % (", ".join(back) or "none")
@@ -652,7 +670,7 @@ class DeploymentService(object):
         moved, errors = [], []
         if not instances:
             return moved, errors
-        balancers = self.balancers(plan)
+        balancers = self.balancers(plan, instances[0].get("role"))
         for instance in instances:
             host = instance.get("host") or instance["instance_id"]
             try:
