@@ -404,23 +404,48 @@ def test_continue_requests_only_reach_a_ready_deployment(ledger):
         ledger.request_continue("d-AAAAAAAAA")
 
 
-def test_a_version_1_sqlite_ledger_gains_the_continue_columns(tmp_path):
+def test_swap_records_merge_append_and_outlive_the_deployment(ledger):
+    deployment_id = create(ledger)["deployment_id"]
+    assert ledger.get_deployment(deployment_id, include_instances=False)["swap"] is None
+    ledger.update_swap(deployment_id, {"state": "shifting", "green_asg": {"name": "CodeDeploy_web_x"}})
+    ledger.update_swap(deployment_id, append={"traffic": {"step": 1, "green_percent": 10}})
+    ledger.update_status(deployment_id, "Failed", "ALARM_ACTIVE", "alarm")
+    swap = ledger.update_swap(deployment_id, {"state": "rolled_back", "green_asg": None},
+                              append={"traffic": {"step": 2, "green_percent": 0}})
+    assert swap == {"state": "rolled_back", "traffic": [{"step": 1, "green_percent": 10}, {"step": 2, "green_percent": 0}]}
+    assert ledger.get_deployment(deployment_id)["swap"] == swap
+    listed = ledger.list_deployments(limit=1)[0]
+    assert listed["deployment_id"] == deployment_id and listed["swap"] == swap
+    with pytest.raises(LedgerError, match="not a list"):
+        ledger.update_swap(deployment_id, append={"state": "x"})
+    with pytest.raises(LedgerError, match="must be a mapping"):
+        ledger.update_swap(deployment_id, ["state"])
+    with pytest.raises(LedgerError):
+        ledger.update_swap("d-AAAAAAAAA", {"state": "x"})
+    assert ledger.get_deployment(deployment_id)["swap"] == swap
+
+
+def test_a_version_1_sqlite_ledger_gains_the_continue_and_swap_columns(tmp_path):
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(str(path))
     from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import sqlite as sqlite_backend
     for statement in sqlite_backend.SCHEMA:
         old.execute(statement.replace("        continue_requested_at TEXT,\n", "").replace(
-            ",\n        continue_requested_by TEXT)", ")"))
+            "        continue_requested_by TEXT,\n", "").replace(",\n        swap TEXT)", ")"))
     old.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
     old.commit()
     columns = [row[1] for row in old.execute("PRAGMA table_info(deployments)")]
-    assert "continue_requested_at" not in columns and "stop_requested_by" in columns
+    assert "continue_requested_at" not in columns and "swap" not in columns and "stop_requested_by" in columns
     old.close()
     ledger = open_ledger(str(path))
     deployment_id = create(ledger)["deployment_id"]
     ledger.update_status(deployment_id, "Ready")
     ledger.request_continue(deployment_id)
-    assert ledger.get_deployment(deployment_id)["continue_request"]["requested_at"]
+    ledger.update_swap(deployment_id, {"state": "ready"})
+    found = ledger.get_deployment(deployment_id)
+    assert found["continue_request"]["requested_at"] and found["swap"] == {"state": "ready"}
+    version = sqlite3.connect(str(path)).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    assert version == str(sqlite_backend.SCHEMA_VERSION) == "3"
 
 
 def test_rollbacks_are_linked_both_ways(ledger):

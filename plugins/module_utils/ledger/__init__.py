@@ -511,6 +511,7 @@ def shape_deployment(row, overview, instances=None, now=None):
         "unhealthy": int(row.get("unhealthy") or 0),
         "stop_request": stop,
         "continue_request": proceed,
+        "swap": load_json(row.get("swap")),
     }
     if instances is not None:
         result["instances"] = instances
@@ -553,7 +554,30 @@ def new_record(application, deployment_group, deployment_group_id, revision, dep
         "stop_requested_by": None,
         "continue_requested_at": None,
         "continue_requested_by": None,
+        "swap": None,
     }
+
+
+def merge_swap(current, fields=None, append=None):
+    """A deployment's new swap record (blue/green: state, copied Auto Scaling group, traffic weights...): ``fields`` merged
+    in at the top level (a value None removes the key), then each item of ``append`` (key -> item) added to the list under
+    its key. ``current`` (the stored mapping or None) is not changed."""
+    if fields is not None and not isinstance(fields, dict):
+        raise LedgerError("swap fields must be a mapping, got %r" % (fields,))
+    if append is not None and not isinstance(append, dict):
+        raise LedgerError("swap appends must be a mapping of key -> item, got %r" % (append,))
+    swap = dict(current or {})
+    for key, value in (fields or {}).items():
+        if value is None:
+            swap.pop(key, None)
+        else:
+            swap[key] = value
+    for key, item in (append or {}).items():
+        existing = swap.get(key)
+        if existing is not None and not isinstance(existing, list):
+            raise LedgerError("swap key %s holds %r, not a list, so nothing can be appended to it" % (key, existing))
+        swap[key] = list(existing or []) + [item]
+    return swap
 
 
 def status_changes(current, status, error_code, error_message, now):
@@ -690,6 +714,12 @@ class Ledger:
         Refused with a LedgerError naming the status when the deployment is not Ready."""
         self._retrying("a continue request for deployment %s" % deployment_id, self._request_continue, deployment_id, {
             "continue_requested_at": utc_now(), "continue_requested_by": stop_hint_owner(requested_by)})
+
+    def update_swap(self, deployment_id, fields=None, append=None):
+        """Change the swap record of a (blue/green) deployment, settled or not (it is an audit trail): see ``merge_swap``.
+        Returns the new record. ``get_deployment(...)["swap"]`` reads it (None when nothing was recorded)."""
+        merge_swap(None, fields, append)  # refuse malformed input before any write
+        return self._retrying("the swap record of deployment %s" % deployment_id, self._update_swap, deployment_id, fields, append)
 
     def stop_request(self, deployment_id):
         """None, or ``{"rollback", "requested_at", "requested_by"}`` when a stop was requested."""

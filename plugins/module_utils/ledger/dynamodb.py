@@ -68,6 +68,7 @@ DEPLOYMENT_FIELDS = (
     "create_time", "start_time", "complete_time", "error_code", "error_message", "revision", "deployment_config", "options",
     "rollback_deployment_id", "rollback_triggering_deployment_id", "rollback_message", "owner", "lease_expires",
     "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by", "continue_requested_at", "continue_requested_by",
+    "swap",
 )
 TERMINAL_CONDITION = "NOT #status IN (:t0, :t1, :t2)"
 #: Error codes of a request that did nothing and may simply be sent again (throttling, a conflicting
@@ -589,6 +590,25 @@ class DynamoDBLedger(model.Ledger):
                               condition="attribute_exists(pk) AND %s = %s" % (expr.name("status"), expr.value("Ready", ":ready")))
         except _ConditionFailed:
             raise model.LedgerError(model.continue_refusal(deployment_id, self._deployment(deployment_id)["status"])) from None
+
+    def _update_swap(self, deployment_id, fields, append):
+        for attempt in range(ATTEMPTS):
+            current = self._deployment(deployment_id)
+            old = current.get("swap")
+            swap = model.merge_swap(model.load_json(old), fields, append)
+            expr = _Expr()
+            # Optimistic: written only when nobody changed the record since it was read.
+            unchanged = ("attribute_not_exists(%s)" % expr.name("swap") if old is None
+                         else "%s = %s" % (expr.name("swap"), expr.value(old, ":oldswap")))
+            try:
+                self._update_item(_deployment_key(deployment_id), expr, expr.update(sets={"swap": model.dump_json(swap)}),
+                                  condition="attribute_exists(pk) AND " + unchanged)
+            except _ConditionFailed:
+                self._pause(attempt)
+                continue
+            return swap
+        raise model.LedgerError("could not update the swap record of deployment %s in %s: too much contention" % (
+            deployment_id, self.location))
 
     def _link(self, triggering_id, rollback_id, message):
         for deployment_id, sets in ((triggering_id, {"rollback_deployment_id": rollback_id, "rollback_message": message}),

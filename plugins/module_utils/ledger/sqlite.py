@@ -31,7 +31,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger a
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT = 30.0
 CHUNK = 500
 
@@ -40,6 +40,7 @@ DEPLOYMENT_COLUMNS = (
     "create_time", "start_time", "complete_time", "error_code", "error_message", "revision", "deployment_config", "options",
     "rollback_deployment_id", "rollback_triggering_deployment_id", "rollback_message", "owner", "lease_expires",
     "unhealthy", "stop_requested_at", "stop_rollback", "stop_requested_by", "continue_requested_at", "continue_requested_by",
+    "swap",
 )
 # Public instance field -> column.
 INSTANCE_COLUMNS = {"status": "status", "host": "host", "zone": "zone", "start": "start_time", "end": "end_time",
@@ -74,7 +75,8 @@ SCHEMA = (
         stop_rollback INTEGER,
         stop_requested_by TEXT,
         continue_requested_at TEXT,
-        continue_requested_by TEXT)""",
+        continue_requested_by TEXT,
+        swap TEXT)""",
     "CREATE INDEX IF NOT EXISTS deployments_by_group ON deployments (application, deployment_group, status)",
     "CREATE INDEX IF NOT EXISTS deployments_by_status ON deployments (status)",
     """CREATE TABLE IF NOT EXISTS instances (
@@ -111,6 +113,8 @@ MIGRATIONS = {
     # 2: continue requests for blue/green deployments that wait in status Ready.
     2: ("ALTER TABLE deployments ADD COLUMN continue_requested_at TEXT",
         "ALTER TABLE deployments ADD COLUMN continue_requested_by TEXT"),
+    # 3: the swap record of blue/green deployments (JSON).
+    3: ("ALTER TABLE deployments ADD COLUMN swap TEXT",),
 }
 
 _TERMINAL = "(%s)" % ", ".join("'%s'" % s for s in model.TERMINAL_STATUSES)
@@ -416,6 +420,13 @@ class SQLiteLedger(model.Ledger):
             if row["status"] != "Ready":
                 raise model.LedgerError(model.continue_refusal(deployment_id, row["status"]))
             self._update(db, "deployments", ("deployment_id = ?", [deployment_id]), fields)
+
+    def _update_swap(self, deployment_id, fields, append):
+        with self._write() as db:
+            row = self._row(db, deployment_id)
+            swap = model.merge_swap(model.load_json(row.get("swap")), fields, append)
+            self._update(db, "deployments", ("deployment_id = ?", [deployment_id]), {"swap": model.dump_json(swap)})
+            return swap
 
     def _link(self, triggering_id, rollback_id, message):
         with self._write() as db:

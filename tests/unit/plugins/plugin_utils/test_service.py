@@ -30,10 +30,19 @@ class FakeLedger:
         deployment_id = "d-%09d" % (len(self.deployments) + 1)
         self.deployments[deployment_id] = {
             "deployment_id": deployment_id, "application": application, "deployment_group": group, "status": "Created", "error": None,
-            "creator": options.get("creator"),
-            "revision": revision, "stop_request": None, "owner": options.get("owner"),
+            "creator": options.get("creator"), "description": options.get("description"), "options": options.get("options"),
+            "revision": revision, "stop_request": None, "owner": options.get("owner"), "swap": None, "rollback_info": None,
             "instances": [dict(i, status="Pending", events=[]) for i in instances]}
+        if options.get("rollback_of"):
+            link = {"rollback_deployment_id": deployment_id, "rollback_triggering_deployment_id": options["rollback_of"]}
+            self.deployments[options["rollback_of"]]["rollback_info"] = link
+            self.deployments[deployment_id]["rollback_info"] = link
         return {"deployment_id": deployment_id, "orphaned": []}
+
+    def update_swap(self, deployment_id, fields=None, append=None):
+        record = self.deployments[deployment_id]
+        record["swap"] = ledgers.merge_swap(record.get("swap"), fields, append)
+        return record["swap"]
 
     def get_deployment(self, deployment_id, include_instances=True):
         record = dict(self.deployments[deployment_id])
