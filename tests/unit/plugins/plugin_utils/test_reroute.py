@@ -51,26 +51,10 @@ class FakeCloudwatch:
         return {"MetricAlarms": [{"AlarmName": "web-5xx", "StateValue": self.state, "StateReason": "5xx above 1 %"}]}
 
 
-class SwapLedger(ReadyLedger):
-    """The fake ledger with the swap record (fields merged, appends to lists)."""
-
-    def update_swap(self, deployment_id, fields=None, append=None):
-        swap = dict(self.deployments[deployment_id].get("swap") or {})
-        for key, value in (fields or {}).items():
-            if value is None:
-                swap.pop(key, None)
-            else:
-                swap[key] = value
-        for key, item in (append or {}).items():
-            swap[key] = list(swap.get(key) or []) + [item]
-        self.deployments[deployment_id]["swap"] = swap
-        return swap
-
-
 class ShiftWorld(ReadyWorld):
     def __init__(self, forward=None, **kwargs):
         super(ShiftWorld, self).__init__(**kwargs)
-        self.ledger = SwapLedger()
+        self.ledger = ReadyLedger()  # the fake ledger keeps swap records as the real ones do (ledger.merge_swap)
         self.elbv2 = FakeElbv2(forward)
         self.cloudwatch = FakeCloudwatch()
 
