@@ -302,8 +302,8 @@ def to_blue(service, plan, reason):
 
 
 def finish(service, plan):
-    """When the deployment settles: HAProxy servers that left (maintenance) at weight 0 get their full weight back, so a later
-    deployment that brings them back does not find them at 0. Best effort; what failed is noted in the swap record."""
+    """When the deployment settles: HAProxy servers of the plan that left (maintenance) get their full weight back, so a later
+    deployment that brings them back does not find them at the weight 0 the shift left them. Best effort; what failed is noted in the swap record."""
     if not plan.reroute or not plan.reroute.get("haproxy"):
         return
     problems = []
@@ -313,7 +313,8 @@ def finish(service, plan):
             for host in plan.hosts:
                 server = haproxy.server_name(backend.spec, host)
                 row = rows.get(server)
-                if row and haproxy.status_of(row) == "MAINT" and haproxy.weight_of(row) == 0:
+                # ``show stat`` reports a server in maintenance with its effective weight, not the one set: set it always.
+                if row and haproxy.status_of(row) == "MAINT":
                     reply = backend.runtime.send(haproxy.weight_command(backend.name, server, shift.FULL_WEIGHT))
                     if (reply or "").strip():
                         problems.append("%s: %s" % (server, reply.strip()))

@@ -2,8 +2,6 @@
 real fleet hosts: a canary on moto's ALB listener between a blue and a green target group (weights watched while the playbook runs,
 registrations, versions, and deployment_info's swap record), an alarm during the canary (straight back to blue), and a canary on
 HAProxy server weights under the load generator with no failed request. Step intervals are overridden to a few seconds."""
-import csv
-import io
 import os
 import sys
 import threading
@@ -200,13 +198,13 @@ def test_a_canary_on_haproxy_weights_under_load_loses_no_request(world, aws, fle
     servers = balancer.servers("web")
     assert {name: s["admin"] for name, s in servers.items()} == dict([(h.name, "maint") for h in blue.values()] +
                                                                      [(h.name, "ready") for h in green.values()])
-    # The blue servers left at weight 0 got their full weight back once out of rotation.
-    weights = _stat_weights(balancer)
-    assert weights == dict([(h.name, 100) for h in hosts]), weights
+    # The blue servers, left at weight 0 by the shift, got their full weight back once in maintenance (srv_uweight: the weight set).
+    assert _set_weights(balancer) == dict([(h.name, 100) for h in hosts])
 
 
-def _stat_weights(balancer):
-    rows = list(csv.reader(io.StringIO(balancer.command("show stat").lstrip("# "))))
-    header = rows[0]
-    return dict((r[header.index("svname")], int(r[header.index("weight")])) for r in rows[1:]
-                if len(r) >= len(header) and r[0] == "web" and r[1] not in ("FRONTEND", "BACKEND"))
+def _set_weights(balancer):
+    """{server: the weight set through the runtime API} of backend web (``show servers state``'s srv_uweight)."""
+    lines = [line for line in balancer.command("show servers state web").splitlines() if line.strip()]
+    header = next(line.lstrip("# ").split() for line in lines if line.startswith("#"))
+    rows = [dict(zip(header, line.split())) for line in lines if not line.startswith("#") and len(line.split()) >= len(header)]
+    return dict((row["srv_name"], int(row["srv_uweight"])) for row in rows)
