@@ -28,6 +28,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.constants impor
 from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import utc_timestamp
 
 ELB_INVALID = shift.ELASTIC_LOAD_BALANCING_INVALID
+_name = shift._tg_name  # pylint: disable=protected-access  # web-blue for a target group ARN
 #: Swap states (the ledger's conventional words).
 INSTALLING, SHIFTING, REROUTED, ROLLED_BACK, STOPPED = "installing", "shifting", "rerouted", "rolled_back", "stopped"
 #: Alarms and stop requests are looked at this often during a step at most (seconds), and at least every MAX_POLL.
@@ -118,25 +119,23 @@ def serving_side(elbv2, pair):
     arns = [group if group.startswith("arn:") else by_name.get(group) for group in pair["target_groups"]]
     serving = set()
     for listener, rules in _places(pair):
-        target = shift.AlbTarget(elbv2, listener, arns[0], arns[1], rule_arns=rules)
-        for place, actions in target._places():  # pylint: disable=protected-access
+        for rule in rules:
             try:
-                weights = target._check(place, actions)  # pylint: disable=protected-access
+                weights = shift.AlbTarget(elbv2, listener, arns[0], arns[1], rule_arns=[rule]).read_weights()
             except shift.ShiftError as exc:
                 raise RerouteError(exc.message)
             live = [arn for arn in arns if weights.get(arn)]
-            where = "listener %s" % listener if place == shift.DEFAULT_RULE else "rule %s" % place
             if len(live) != 1:
-                raise RerouteError(
-                    "%s sends traffic to both target groups of the pair (%s): an earlier shift did not finish. Send all traffic to "
-                    "the group that should serve (rollout.codedeploy.traffic_shift with direction: back, or the console), then "
-                    "deploy again. Nothing was touched." % (where, ", ".join("%s weight %s" % (shift._tg_name(arn), weights.get(arn))  # pylint: disable=protected-access
-                                                                               for arn in arns)))
+                where = "listener %s" % listener if rule == shift.DEFAULT_RULE else "rule %s" % rule
+                split = ", ".join("%s weight %s" % (_name(arn), weights.get(arn)) for arn in arns)
+                raise RerouteError("%s sends traffic to both target groups of the pair (%s): an earlier shift did not finish. Send all "
+                                   "traffic to the group that should serve (rollout.codedeploy.traffic_shift with direction: back, or the "
+                                   "console), then deploy again. Nothing was touched." % (where, split))
             serving.add(live[0])
     if len(serving) != 1:
         raise RerouteError("the listeners and rules of load_balancer.target_group_pair_info do not agree which target group serves "
                            "(%s). Point them all at the same group of the pair, then deploy again. Nothing was touched."
-                           % ", ".join(sorted(shift._tg_name(arn) for arn in serving)))  # pylint: disable=protected-access
+                           % ", ".join(sorted(_name(arn) for arn in serving)))
     blue = serving.pop()
     return blue, next(arn for arn in arns if arn != blue)
 
@@ -158,7 +157,7 @@ def targets(service, plan, green_hosts=None):
 
 
 def _plain(weights):
-    return dict((label, dict((shift._tg_name(key), value) for key, value in (outcome.get("weights") or {}).items()))  # pylint: disable=protected-access
+    return dict((label, dict((_name(key), value) for key, value in (outcome.get("weights") or {}).items()))
                 for label, outcome in (weights or {}).items())
 
 
@@ -182,7 +181,7 @@ def prepare(service, plan):
     if pair:
         blue, green = serving_side(service.aws.client("elbv2"), pair)
         plan.reroute = dict(plan.reroute, pair=dict(pair, blue=blue, green=green))
-        fields.update(blue_target_group=shift._tg_name(blue), green_target_group=shift._tg_name(green))  # pylint: disable=protected-access
+        fields.update(blue_target_group=_name(blue), green_target_group=_name(green))
     try:
         weights = _set_all(targets(service, plan), 0)
     except (shift.ShiftError, haproxy.HaproxyError) as exc:
