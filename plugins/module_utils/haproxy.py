@@ -308,6 +308,10 @@ def up_verdict(row):
         return "no_check"
     if status.split(" *")[0].strip() == "UP":
         return "healthy"
+    if status.strip() == "DRAIN" and weight_of(row) == 0 and str((row or {}).get("check_status") or "").startswith(("L4OK", "L6OK", "L7OK")):
+        # A ready server at weight 0 (a green server waiting for its share of a traffic shift) that passes its checks:
+        # some HAProxy versions show it as DRAIN rather than UP.
+        return "healthy"
     return "waiting"
 
 

@@ -637,7 +637,8 @@ def _normalize_style(spec, has_load_balancer):
         traffic = has_load_balancer or kind == BLUE_GREEN
     if traffic and not has_load_balancer:
         raise SelectionError("deployment_style.traffic_control", "traffic control needs a load balancer, and "
-                             "load_balancer names none. Add load_balancer.target_groups, classic_elbs or haproxy_backends, "
+                             "load_balancer names none. Add load_balancer.target_groups, classic_elbs, haproxy_backends or "
+                             "target_group_pair_info, "
                              "or set traffic_control: false")
     if kind == BLUE_GREEN and not traffic:
         raise SelectionError("deployment_style.traffic_control", "a BLUE_GREEN deployment reroutes traffic through a "
@@ -656,14 +657,59 @@ def _names_list(items, path, what):
     return names
 
 
+_LISTENER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[^:]*:[^:]*:listener/(app|net)/[^/]+/[^/]+/[^/]+$")
+_RULE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[^:]*:[^:]*:listener-rule/(app|net)/[^/]+/[^/]+/[^/]+/[^/]+$")
+PAIR_EXAMPLE = ("{target_groups: [web-blue, web-green], prod_traffic_route: {listener_arns: "
+                "[arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2]}}")
+
+
+def rule_listener(rule_arn):
+    """The listener ARN of a listener rule ARN (``...:listener-rule/app/lb/id/listener-id/rule-id``)."""
+    head, _sep, _rule = str(rule_arn).rpartition("/")
+    return head.replace(":listener-rule/", ":listener/", 1)
+
+
+def _normalize_pair(spec, path="load_balancer.target_group_pair_info"):
+    """The blue/green target group pair and the listener (default actions) and/or rules whose forward action shifts between
+    them: ``{target_groups: [first, second], prod_traffic_route: {listener_arns: [...], rule_arns: [...]}}``."""
+    spec = _mapping(spec, path, PAIR_EXAMPLE)
+    _check_keys(spec, ("target_groups", "prod_traffic_route"), path)
+    groups = _unique_names(_names_list(_list(spec.get("target_groups"), path + ".target_groups", "[web-blue, web-green]"),
+                                       path + ".target_groups", "target group"), path + ".target_groups", "target group")
+    if len(groups) != 2:
+        raise SelectionError(path + ".target_groups", "a pair is exactly two target groups (names or ARNs), the one that serves "
+                             "now and the one the green instances join, like [web-blue, web-green]; %d given" % len(groups), groups)
+    route_path = path + ".prod_traffic_route"
+    route = _mapping(spec.get("prod_traffic_route") or {}, route_path, "{listener_arns: [arn:aws:elasticloadbalancing:...:listener/app/...]}")
+    _check_keys(route, ("listener_arns", "rule_arns"), route_path)
+    listeners = _unique_names(_list(route.get("listener_arns"), route_path + ".listener_arns", "[arn:...:listener/app/web/...]"),
+                              route_path + ".listener_arns", "listener ARN", MAX_LOAD_BALANCERS)
+    rules = _unique_names(_list(route.get("rule_arns"), route_path + ".rule_arns", "[arn:...:listener-rule/app/web/...]"),
+                          route_path + ".rule_arns", "listener rule ARN", MAX_LOAD_BALANCERS)
+    for index, arn in enumerate(listeners):
+        if not _LISTENER_ARN_RE.match(arn):
+            raise SelectionError(_join(route_path + ".listener_arns", index), "is not a listener ARN like "
+                                 "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2 "
+                                 "(the listener whose default actions forward to the pair)", arn)
+    for index, arn in enumerate(rules):
+        if not _RULE_ARN_RE.match(arn):
+            raise SelectionError(_join(route_path + ".rule_arns", index), "is not a listener rule ARN like "
+                                 "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/"
+                                 "f2f7dc8efc522ab2/9683b2d02a6cabee (a rule whose forward action goes to the pair)", arn)
+    if not listeners and not rules:
+        raise SelectionError(route_path, "names no listener and no rule: traffic shifts on the forward action of listeners "
+                             "(listener_arns: their default actions) and/or listener rules (rule_arns). Add one")
+    return {"target_groups": groups, "prod_traffic_route": {"listener_arns": listeners, "rule_arns": rules}}
+
+
 def _normalize_load_balancer(spec):
     if spec is None:
         spec = {}
     spec = _mapping(spec, "load_balancer", "{target_groups: [web-tg], classic_elbs: []}")
-    if "target_group_pairs" in spec or "targetGroupPairInfoList" in spec:
-        raise SelectionError("load_balancer.target_group_pairs", "target group pairs are for ECS deployments only. "
-                             "Use target_groups for EC2/on-premises")
-    _check_keys(spec, ("target_groups", "classic_elbs", "haproxy_backends"), "load_balancer")
+    for key in ("target_group_pairs", "targetGroupPairInfoList", "target_group_pair_info_list"):
+        if key in spec:
+            raise SelectionError("load_balancer.%s" % key, "name one pair as a mapping: target_group_pair_info: %s" % PAIR_EXAMPLE)
+    _check_keys(spec, ("target_groups", "classic_elbs", "haproxy_backends", "target_group_pair_info"), "load_balancer")
     result = {}
     for key, what in (("target_groups", "target group"), ("classic_elbs", "Classic Load Balancer")):
         items = _list(spec.get(key), "load_balancer.%s" % key, "[web-tg]")
@@ -673,7 +719,37 @@ def _normalize_load_balancer(spec):
         result["haproxy_backends"] = haproxy.normalize_backends(spec.get("haproxy_backends"))
     except haproxy.SettingError as exc:
         raise SelectionError(exc.path, exc.problem, *exc.value)
+    if spec.get("target_group_pair_info") is not None:
+        result["target_group_pair_info"] = _normalize_pair(spec["target_group_pair_info"])
+        if result["target_groups"]:
+            raise SelectionError("load_balancer.target_groups", "is given with target_group_pair_info: the pair's target groups are "
+                                 "the ones the blue and green instances leave and join. Move the target groups into the pair, "
+                                 "or remove target_group_pair_info", result["target_groups"])
     return result
+
+
+def traffic_problem(load_balancer, config):
+    """Why a group's load balancers cannot carry ``config``'s weighted traffic steps (a resolved DeploymentConfig), or None.
+
+    A canary or linear config moves traffic by weight: on a target group pair (ALB weighted forward) or on HAProxy server
+    weights. Plain target groups and classic load balancers have no weight: a green instance they register takes its full
+    share at once."""
+    routing = config.traffic_routing
+    if routing is None or routing.type not in ("TimeBasedCanary", "TimeBasedLinear"):
+        return None
+    load_balancer = load_balancer or {}
+    weighted = load_balancer.get("target_group_pair_info") or load_balancer.get("haproxy_backends")
+    plain = [("target_groups", load_balancer.get("target_groups")), ("classic_elbs", load_balancer.get("classic_elbs"))]
+    plain = ["%s %s" % (key, ", ".join(names)) for key, names in plain if names]
+    if weighted and not plain:
+        return None
+    if plain:
+        return ("%s shifts traffic in weighted steps (%s), and load_balancer.%s cannot carry a weight: a green instance registered "
+                "there would take its full share at once. Use load_balancer.target_group_pair_info (an ALB listener's weighted "
+                "forward between a blue and a green target group) or haproxy_backends, or a config without "
+                "traffic_routing_config" % (config.name, routing.describe(), "; ".join(plain)))
+    return ("%s shifts traffic in weighted steps (%s), which needs load_balancer.target_group_pair_info or haproxy_backends"
+            % (config.name, routing.describe()))
 
 
 def _normalize_alarms(spec):
@@ -865,8 +941,13 @@ def _normalize_group(application, name, spec, custom_configs, regions, default_r
     _check_keys(spec, GROUP_KEYS, "")
     selection = _normalize_selection(spec)
     load_balancer = _normalize_load_balancer(spec.get("load_balancer"))
-    has_load_balancer = bool(load_balancer["target_groups"] or load_balancer["classic_elbs"] or load_balancer["haproxy_backends"])
+    has_load_balancer = bool(load_balancer["target_groups"] or load_balancer["classic_elbs"] or load_balancer["haproxy_backends"]
+                             or load_balancer.get("target_group_pair_info"))
     style = _normalize_style(spec.get("deployment_style"), has_load_balancer)
+    if load_balancer.get("target_group_pair_info") and style["type"] != BLUE_GREEN:
+        raise SelectionError("load_balancer.target_group_pair_info", "a target group pair shifts traffic from the instances that serve "
+                             "to a green fleet, which only a BLUE_GREEN deployment has. Use load_balancer.target_groups for IN_PLACE, "
+                             "or set deployment_style.type: BLUE_GREEN")
     if style["type"] == BLUE_GREEN:
         if selection["on_premises_tag_filters"] or selection["on_premises_tag_set"]:
             raise SelectionError("deployment_style.type", "BLUE_GREEN deployments replace EC2 instances; on-premises "
@@ -891,6 +972,9 @@ def _normalize_group(application, name, spec, custom_configs, regions, default_r
                              "BLUE_GREEN deployment does; this group deploys IN_PLACE. Use a config without "
                              "traffic_routing_config, such as %s, or set deployment_style.type: BLUE_GREEN"
                              % (config.name, config.traffic_routing.describe(), DEFAULT_CONFIG_NAME), config.name)
+    problem = traffic_problem(load_balancer, config)
+    if problem:
+        raise SelectionError("deployment_config", problem, config.name)
     configs = {} if config.predefined else {config.name: _config_definition(config)}
 
     group_id = spec.get("deployment_group_id")

@@ -178,6 +178,13 @@ options:
         C(wait_time_in_minutes). Refused for any other group.
       - The playbook C(rollout.codedeploy.deploy) sets it from the extra var C(codedeploy_ready_wait_seconds).
     type: int
+  traffic_interval_seconds:
+    description:
+      - With O(state=started), for a BLUE_GREEN deployment whose deployment configuration shifts traffic in steps (a
+        C(traffic_routing_config) of type V(TimeBasedCanary) or V(TimeBasedLinear)), how many seconds (0 to 172800) each step
+        waits before the next one, instead of the configuration's interval in minutes. Refused for any other deployment.
+      - The playbook C(rollout.codedeploy.deploy) sets it from the extra var C(codedeploy_traffic_interval_seconds).
+    type: int
   host_lock_wait:
     description:
       - With O(state=started), only checked (0 to 86400 seconds) so that a bad value is refused before the deployment is opened;

@@ -214,6 +214,29 @@ deployments:
         - Null, or C(requested_at) and C(requested_by) of the continue that let a blue/green deployment waiting in status V(Ready)
           reroute its traffic (C(rollout.codedeploy.continue)).
       type: dict
+    swap:
+      description:
+        - Null, or the swap record of a blue/green deployment (see docs/traffic-shifting.md and docs/blue-green.md).
+        - C(state) is V(installing), V(ready), V(shifting), V(rerouted), V(rolled_back) or V(stopped).
+        - With a weighted shift (a target group pair, or a canary or linear deployment config), C(steps) lists the planned
+          C(green_percent) and C(wait_seconds), C(blue_target_group) and C(green_target_group) name the pair's sides, and
+          C(traffic) lists every weight change in order, each with C(step) (0 is the start, before the green hosts join),
+          C(green_percent), C(weights) (per load balancer, C(listener <arn>) or C(haproxy <backend>@<runtime api>), the weight
+          of each target group or server by name), C(time) (UTC ISO 8601, when the weights were set) and C(reason).
+        - Other keys may describe the green and blue fleets (C(green_asg), C(blue_asg)).
+      type: dict
+      sample:
+        state: rerouted
+        blue_target_group: web-blue
+        green_target_group: web-green
+        steps: [{green_percent: 10, wait_seconds: 300}, {green_percent: 100, wait_seconds: 0}]
+        traffic:
+          - {step: 0, green_percent: 0, time: "2026-11-30T17:10:27.573Z", reason: "before the green hosts join: all traffic on blue",
+             weights: {"listener arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2":
+                       {web-blue: 100, web-green: 0}}}
+          - {step: 1, green_percent: 10, time: "2026-11-30T17:10:35.270Z", reason: "step 1 of 2, 300 s at this share",
+             weights: {"listener arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2":
+                       {web-blue: 90, web-green: 10}}}
     instances:
       description: Only with O(deployment_id), the instances in the order of the deployment.
       type: list

@@ -23,13 +23,15 @@ TIMEOUT_RANGE = (1, 3600)
 HOST_LOCK_WAIT_RANGE = (0, 86400)
 #: codedeploy_ready_wait_seconds: at most CodeDeploy's longest ready wait (2 days).
 READY_WAIT_RANGE = (1, 172800)
+#: codedeploy_traffic_interval_seconds: 0 (no wait between steps) up to 2 days, the longest configurable interval.
+TRAFFIC_INTERVAL_RANGE = (0, 172800)
 TEXT_LIMIT = 4096
 CONFIG_NAME_LIMIT = 100
 # The extra var of the playbooks that sets a task argument, when the two names differ: messages and examples use it.
 EXTRA_VARS = {"lease_seconds": "codedeploy_lease_seconds", "connect_timeout": "codedeploy_aws_connect_timeout",
               "read_timeout": "codedeploy_aws_read_timeout", "host_lock_wait": "codedeploy_host_lock_wait",
               "ledger": "codedeploy_ledger", "reuse_deployment": "deployment_id", "ready_wait_seconds": "codedeploy_ready_wait_seconds",
-              "green_fleet_timeout": "codedeploy_green_fleet_timeout"}
+              "green_fleet_timeout": "codedeploy_green_fleet_timeout", "traffic_interval_seconds": "codedeploy_traffic_interval_seconds"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SHOW_DEPTH = 3
 _SHOW_ITEMS = 10
@@ -381,10 +383,30 @@ def start_request(args, settings, groups, plugin_groups, hostvars=None):
                              "is %s" % _style(settings) if _style(settings) != "BLUE_GREEN" else "reroutes at once (CONTINUE_DEPLOYMENT)"),
                          "ready_wait_seconds")
     request["green_fleet_timeout"] = _optional(args, "green_fleet_timeout", lambda f, v: as_int(f, v, *LEASE_RANGE))
+    request["traffic_interval_seconds"] = _optional(args, "traffic_interval_seconds", lambda f, v: as_int(f, v, *TRAFFIC_INTERVAL_RANGE))
+    if request["traffic_interval_seconds"] is not None:
+        _check_traffic_interval(request, settings)
     request["green_hosts"], request["green_fleet"] = green_hosts(args.get("green_hosts"), settings, request["deployment_group"], groups,
                                                                  hostvars)
     request["aws"] = aws_settings(args)
     return request
+
+
+def _check_traffic_interval(request, settings):
+    """codedeploy_traffic_interval_seconds only for a BLUE_GREEN deployment whose config shifts traffic in steps."""
+    name = request["deployment_config"] or settings.get("deployment_config") or configs.ONE_AT_A_TIME
+    try:
+        steps = configs.traffic_steps(name, settings.get("deployment_configs") or {})
+    except configs.DeploymentConfigError:
+        steps = [(100, 0)]
+    if _style(settings) == "BLUE_GREEN" and len(steps) > 1:
+        return
+    why = ("deployment group %s is %s" % (request["deployment_group"], _style(settings)) if _style(settings) != "BLUE_GREEN" else
+           "deployment config %s moves all traffic at once" % name)
+    raise InputError("codedeploy_traffic_interval_seconds=%s is only for a BLUE_GREEN deployment whose deployment config shifts traffic "
+                     "in steps (traffic_routing_config TimeBasedCanary or TimeBasedLinear, such as Rollout.Canary10Percent5Minutes); %s. "
+                     "Leave it out, or pass -e deployment_config=<a canary or linear config>" % (request["traffic_interval_seconds"], why),
+                     "traffic_interval_seconds")
 
 
 def stop_request(args):

@@ -15,6 +15,7 @@ import time
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import TERMINAL_STATUSES
 from ansible_collections.rollout.codedeploy.plugins.module_utils.hooks import utc_timestamp as utc_now
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import DeploymentSettledError, LedgerError
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import reroute
 
 #: How long admission waits with nothing in flight before it concludes that no slot will ever free.
 IDLE_LIMIT = 2.0
@@ -128,6 +129,9 @@ class HostRun(object):
                 ready, why = self.service.green_ready(plan)
                 if not ready:
                     return False, why
+                why = reroute.blue_refusal(plan, current)
+                if why:
+                    return False, why
             if self.ledger.try_start_instance(plan.deployment_id, self.instance, limit):
                 return True, None
             if current["overview"].get("InProgress", 0) == 0:
@@ -143,7 +147,7 @@ class HostRun(object):
     def _steps(self):
         """Run the plan's steps in order; returns (event records, the failure or None, whether the host is out of rotation)."""
         plan, events, blocked = self.plan, [], False
-        balancers = self.service.balancers(plan)
+        balancers = self.service.balancers(plan, plan.role_of(self.host))
         for step in plan.steps_for(self.host):
             if not self._controller_alive():
                 failure = self._gone(step)

@@ -52,6 +52,8 @@ FIELDS = (
     ("ready_wait", None, "blue/green STOP_DEPLOYMENT: seconds the installed green fleet waits in status Ready for a continue; None otherwise"),
     ("reroute_hosts", (), "blue/green with a ready wait: the hosts of the reroute play (green, then blue); empty otherwise"),
     ("reroute_serial", (), "blue/green with a ready wait: batch sizes of the reroute play"),
+    ("reroute", None, "blue/green with weighted rerouting (a target group pair, or canary/linear steps): the steps, the pair and "
+                      "which side serves, the alarm interval (plugin_utils/reroute.py); None when traffic moves all at once"),
     ("phase", None, "which part of their steps the hosts run in this play: None or install (up to the ready wait), or reroute"),
     ("target_groups", (), "target groups that traffic control uses"),
     ("classic_elbs", (), "classic load balancers that traffic control uses"),

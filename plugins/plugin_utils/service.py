@@ -26,7 +26,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import c
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import green_copy, heartbeat
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import green_copy, heartbeat, reroute
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
@@ -280,6 +280,10 @@ class DeploymentService(object):
             lease_seconds=request.get("lease_seconds") or DEFAULT_LEASE_SECONDS, owner=self.owner,
             deployment_root=request.get("deployment_root"), max_revisions=request.get("max_revisions"), green_asg=request.get("green_asg"))
         fields.update(_ready_fields(options, request, planned))
+        try:
+            fields["reroute"] = reroute.plan_field(settings, options, request, strategy.name)
+        except reroute.RerouteError as exc:
+            raise ServiceError(exc.message, exc.code)
         return Plan(**fields)
 
     def _create(self, plan, request):
@@ -310,6 +314,12 @@ class DeploymentService(object):
             if not check.ok:
                 self.ledger.update_status(plan.deployment_id, "Stopped", "ALARM_ACTIVE", check.message)
                 raise ServiceError("%s stopped before it started: %s" % (plan.deployment_id, check.message), "ALARM_ACTIVE", settled=True)
+        if plan.reroute:
+            try:
+                reroute.prepare(self, plan)
+            except reroute.RerouteError as exc:
+                self.ledger.update_status(plan.deployment_id, "Failed", exc.code, exc.message)
+                raise ServiceError("%s failed before any host was touched: %s" % (plan.deployment_id, exc.message), exc.code, settled=True)
         self.ledger.update_status(plan.deployment_id, "InProgress")
         self.notify(plan, self.ledger.get_deployment(plan.deployment_id), "DeploymentStart")
 
@@ -325,8 +335,9 @@ class DeploymentService(object):
             pass
 
     # ------------------------------------------------------------------ AWS helpers for the plan
-    def balancers(self, plan):
-        """The plan's load balancers, or None without traffic control."""
+    def balancers(self, plan, role=None):
+        """The plan's load balancers (those of a host of ``role``: a target group pair has one group per role), or None without
+        traffic control."""
         if not plan.controls_traffic:
             return None
         from ansible_collections.rollout.codedeploy.plugins.module_utils.traffic import LoadBalancers, TrafficError
@@ -341,7 +352,7 @@ class DeploymentService(object):
                 raise TrafficError(exc.message, code=exc.code)
         return LoadBalancers(elbv2=self.aws.client("elbv2") if plan.target_groups else None,
                              elb=self.aws.client("elb") if plan.classic_elbs else None,
-                             target_groups=plan.target_groups, classic_elbs=plan.classic_elbs, haproxy=backends)
+                             target_groups=reroute.target_groups_for(plan, role), classic_elbs=plan.classic_elbs, haproxy=backends)
 
     def notifier(self, plan):
         if not plan.triggers:
@@ -386,6 +397,8 @@ class DeploymentService(object):
                         "msg": "%s: %s; the blue hosts keep serving" % (plan.deployment_id, why)}
             if self.green_installed(plan, current):
                 return dict(self.ready_wait(plan), baked=bake)
+            if plan.reroute and reroute.due(plan, self.ledger.get_deployment(plan.deployment_id, include_instances=True)):
+                return dict(reroute.run(self, plan), baked=bake)
         return {"proceed": True, "status": current["status"], "baked": bake, "changed": False}
 
     # ------------------------------------------------------------------ blue/green: the ready wait (STOP_DEPLOYMENT)
@@ -492,6 +505,7 @@ class DeploymentService(object):
             # Stopped between batches (a stop request, an alarm) or settled by another run: put the traffic back all the same.
             blue_green = self._traffic_rollback(plan, deployment)
         blue_green = green_copy.after_settle(self.aws, self.ledger, plan, deployment, blue_green)  # COPY_AUTO_SCALING_GROUP only
+        reroute.finish(self, plan)
         event = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure", "Stopped": "DeploymentStop"}[deployment["status"]]
         warnings = self.notify(plan, deployment, event)
         out_of_service = [i.get("host") or i["instance_id"] for i in deployment.get("instances") or [] if i.get("out_of_service")]

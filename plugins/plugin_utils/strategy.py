@@ -112,7 +112,10 @@ class BlueGreen(Strategy):
 
     def load_balancers(self, settings):
         balancers = settings.get("load_balancer") or {}
-        return {key: list(balancers.get(key) or []) for key in ("target_groups", "classic_elbs", "haproxy_backends")}
+        found = {key: list(balancers.get(key) or []) for key in ("target_groups", "classic_elbs", "haproxy_backends")}
+        # A target group pair: green hosts join one group, blue hosts leave the other (plugin_utils/reroute.py says which).
+        found["target_groups"] += list((balancers.get("target_group_pair_info") or {}).get("target_groups") or [])
+        return found
 
     def host_steps(self, with_traffic):
         del with_traffic  # a blue/green deployment always controls traffic (the inventory plugin enforces a load balancer)

@@ -13,6 +13,7 @@ whole story. docs/blue-green.md describes it. Controller-only."""
 from __future__ import annotations
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError, utc_now
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import reroute
 
 BEFORE = "before_reroute"
 AFTER = "after_reroute"
@@ -58,10 +59,16 @@ class TrafficRollback(object):
         if phase == AFTER and not rollback_applies(self.plan, self.deployment, self.event):
             return self._result(phase, [], [], "Traffic was already rerouted to the green hosts and automatic rollback is off for %s: the "
                                 "blue hosts %s stay out of the load balancers" % (self.event, ", ".join(_name(i) for i in blue)))
-        if phase == BEFORE and not green:
-            return self._result(phase, [], [], "Traffic stays on the blue hosts, which were not touched")
+        if phase == BEFORE:
+            # A weighted shift that had begun goes back to 100 % blue before any green host leaves.
+            self.errors += reroute.to_blue(self.service, self.plan, "the deployment ended before the reroute")
+            if not green:
+                text = "Traffic stays on the blue hosts, which were not touched"
+                return self._result(phase, [], [], text + (". Not done: %s" % "; ".join(self.errors) if self.errors else ""))
         self._open(phase, blue + green)
         back = self._move(blue, "AllowTraffic") if phase == AFTER else []
+        if phase == AFTER and not self.errors:
+            self.errors += reroute.to_blue(self.service, self.plan, "traffic rollback: the blue hosts were registered again")
         out = []
         if not self.errors:
             out = self._move(green, "BlockTraffic")
@@ -108,7 +115,7 @@ class TrafficRollback(object):
         moved = []
         if not instances:
             return moved
-        balancers = self.service.balancers(self.plan)
+        balancers = self.service.balancers(self.plan, instances[0].get("role"))  # a target group pair has one group per role
         for instance in instances:
             host = _name(instance)
             self._start(instance)

@@ -36,7 +36,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import traffic 
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms
 from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import open_ledger
 from ansible_collections.rollout.codedeploy.plugins.module_utils.notify import Notifier
-from ansible_collections.rollout.codedeploy.plugins.plugin_utils import service
+from ansible_collections.rollout.codedeploy.plugins.plugin_utils import reroute, service
 from world import paths
 from world.aws import Resources
 
@@ -419,6 +419,10 @@ def run_traffic_shift(scene, settings):
             done = target.set_weights(percent)
             assert done["green_percent"] == percent, done
         assert set(target.read_weights().values()) == {100, 0}
+    # A blue/green deployment with a target group pair first finds which group of the pair serves (plugin_utils/reroute.py).
+    pair = {"target_groups": ["shift-blue", "shift-green"], "listener_arns": [scene["shift_listener"]], "rule_arns": [scene["shift_rule"]]}
+    blue, _green = reroute.serving_side(elbv2, pair)
+    assert shift._tg_name(blue) == "shift-blue"  # pylint: disable=protected-access
 
 
 SCENARIOS = {"revision-fetch": run_revision_fetch, "revision-upload": run_revision_upload, "inventory": run_inventory,

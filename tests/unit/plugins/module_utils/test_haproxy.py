@@ -187,6 +187,13 @@ def test_status_words(status, verdict, word):
     assert haproxy.status_of({"status": status}) == word
 
 
+def test_a_ready_server_at_weight_0_that_passes_its_checks_is_in_service():
+    # A green server waiting for its share of a traffic shift: some HAProxy versions show it as DRAIN.
+    assert haproxy.up_verdict({"status": "DRAIN", "weight": "0", "check_status": "L7OK"}) == "healthy"
+    assert haproxy.up_verdict({"status": "DRAIN", "weight": "0", "check_status": "L7STS"}) == "waiting"
+    assert haproxy.up_verdict({"status": "DRAIN", "weight": "1", "check_status": "L7OK"}) == "waiting"
+
+
 def test_parse_stat_and_check_text():
     fake = FakeHaproxy()
     rows = haproxy.parse_stat(fake.send("show stat web 4 -1"))

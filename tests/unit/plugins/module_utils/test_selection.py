@@ -471,7 +471,7 @@ TP = "arn:aws:sns:us-east-1:123456789012:ops"
     ({"load_balancer": {"target_groups": ["t%d" % i for i in range(11)]}}, "load_balancer.target_groups", ["at most 10"]),
     ({"load_balancer": {"classic_elbs": ["e%d" % i for i in range(11)]}}, "load_balancer.classic_elbs", ["at most 10"]),
     ({"load_balancer": {"targetGroupInfoList": [{"name": "t"}]}}, "load_balancer.targetGroupInfoList", ["Use target_groups"]),
-    ({"load_balancer": {"target_group_pairs": []}}, "load_balancer.target_group_pairs", ["ECS"]),
+    ({"load_balancer": {"target_group_pairs": []}}, "load_balancer.target_group_pairs", ["target_group_pair_info"]),
     ({"alarms": {"names": ["a%d" % i for i in range(11)]}}, "alarms.names", ["11 alarms", "at most 10"]),
     ({"alarms": {"enabled": True}}, "alarms.names", ["no alarm is named"]),
     ({"alarms": {"enabled": "yes", "names": ["a"]}}, "alarms.enabled", ["true or false"]),

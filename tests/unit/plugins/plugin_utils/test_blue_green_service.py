@@ -98,7 +98,7 @@ class World:
 
     def service(self):
         svc = DeploymentService(self.ledger, FakeAws(ec2=self.ec2), fetch=fake_fetch, sleep=self.sleeps.append, owner="tester")
-        svc.balancers = lambda plan: self.lb
+        svc.balancers = lambda plan, role=None: self.lb
         return svc
 
     def open(self, group_settings=None, **extra):
@@ -399,7 +399,7 @@ class ReadyWorld(World):
     def service(self):
         svc = DeploymentService(self.ledger, FakeAws(ec2=self.ec2), fetch=fake_fetch, sleep=self._sleep, owner="tester",
                                 clock=lambda: self.now)
-        svc.balancers = lambda plan: self.lb
+        svc.balancers = lambda plan, role=None: self.lb
         return svc
 
     def phase(self, plan, name):
