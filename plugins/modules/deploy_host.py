@@ -81,10 +81,61 @@ status:
   returned: when the host was deployed
   type: str
 events:
-  description: Every lifecycle event of the host, with status, start, end, duration, error code, message and log tail.
+  description: Every lifecycle event of the host that ran or was skipped, in order; the ledger records the same.
   returned: when the host was deployed
   type: list
   elements: dict
+  contains:
+    event:
+      description: The lifecycle event (V(BlockTraffic) and V(AllowTraffic) are the controller's load-balancer steps).
+      type: str
+    status:
+      description: V(Succeeded), V(Failed) or V(Skipped) (no script to run).
+      type: str
+    error_code:
+      description: The agent's diagnostics code (V(Success), V(ScriptFailed), ...) or a load-balancer error code.
+      type: str
+    message:
+      description: What happened.
+      type: str
+    start:
+      description: UTC ISO 8601 start time.
+      type: str
+    end:
+      description: UTC ISO 8601 end time.
+      type: str
+    duration:
+      description: Seconds.
+      type: float
+    log_tail:
+      description: The last 2 KB or so of the event's script output (empty for an event without scripts).
+      type: str
+    script_name:
+      description: The failing script's location in the revision when a hook script failed; empty or absent otherwise.
+      type: str
+failed_event:
+  description: The event at which the host failed.
+  returned: when the host failed
+  type: str
+  sample: ValidateService
+error_code:
+  description: The failed event's error code (the agent's diagnostics code, C(HOST_UNREACHABLE), a load-balancer error code, ...).
+  returned: when the host failed
+  type: str
+  sample: ScriptFailed
+script:
+  description: The failing script's location in the revision; None when the failure was not a script's (a load-balancer step, an unreachable host).
+  returned: when the host failed
+  type: str
+  sample: scripts/validate_service.sh
+log_tail:
+  description: The failed event's log tail (the newest script output); empty when no script ran.
+  returned: when the host failed
+  type: str
+msg:
+  description: What failed, where and why, naming the host, the deployment, the event and the script.
+  returned: when the host failed or was skipped
+  type: str
 out_of_service:
   description: The host failed after BlockTraffic and is out of its load balancers.
   returned: when the host was deployed
