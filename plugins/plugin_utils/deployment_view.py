@@ -136,6 +136,8 @@ def host_outcome(result, outcome="ok"):
         "script": result.get("script") or failed_record.get("script_name") or None,
         "log_tail": result.get("log_tail") or failed_record.get("log_tail") or "",
         "msg": str(result.get("msg") or ""),
+        # The failed event's own words (the task's msg repeats the log tail after them).
+        "message": str(failed_record.get("message") or result.get("msg") or "") if status == "Failed" else "",
     }
 
 
@@ -202,10 +204,10 @@ def failure_block(deployment_id, host, outcome, log_lines=DEFAULT_LOG_LINES, col
     title = "FAILED %s at %s in %s (%s)" % (host, outcome.get("failed_event"), deployment_id or "?", outcome.get("error_code") or "failed")
     lines = [paint(title, "red", colour),
              "  script: %s" % (outcome.get("script") or "none (no script ran in this event)")]
-    message = " ".join(str(outcome.get("msg") or "").split())
+    message = " ".join(str(outcome.get("message") or outcome.get("msg") or "").split())
     if message:
         lines.append("  message: %s" % message)
-    tail = [line.rstrip() for line in str(outcome.get("log_tail") or "").splitlines() if line.strip()]
+    tail = [line.expandtabs(4).rstrip() for line in str(outcome.get("log_tail") or "").splitlines() if line.strip()]
     if log_lines and tail:
         shown = tail[-log_lines:]
         lines.append("  log tail (last %d of %d lines):" % (len(shown), len(tail)))

@@ -25,7 +25,8 @@ def succeeded(events=IN_PLACE):
 def failed_at(event, events=IN_PLACE, script="scripts/validate_service.sh", tail="line one\nline two\nFAIL_VALIDATE is present\n"):
     done = events[:events.index(event)]
     records = [record(e, second=i) for i, e in enumerate(done)]
-    records.append(record(event, "Failed", 1.5, second=len(done), script_name=script, log_tail=tail))
+    records.append(record(event, "Failed", 1.5, second=len(done), script_name=script, log_tail=tail,
+                          message="Script at specified location: %s failed with exit code 1" % script))
     return {"changed": True, "failed": True, "status": "Failed", "events": records, "failed_event": event, "error_code": "ScriptFailed",
             "script": script, "log_tail": tail, "msg": "%s failed on web-3 (d-ABCDEFGH1): %s exited 1" % (event, script)}
 
@@ -128,13 +129,14 @@ def test_batch_line(hosts, after, number, total, expected):
     (2, "a\nb\nc\n", ["  log tail (last 2 of 3 lines):", "    | b", "    | c"]),
     (0, "a\n", ["  log tail: empty"]),
     (10, "", ["  log tail: empty"]),
+    (10, "x\ty\n", ["  log tail (last 1 of 1 lines):", "    | x   y"]),
 ])
 def test_failure_block_names_host_event_script_and_log_tail(log_lines, tail, expected_tail):
     outcome = view.host_outcome(failed_at("ValidateService", tail=tail), "failed")
     lines = view.failure_block("d-X", "web-3", outcome, log_lines)
     assert lines[0] == "FAILED web-3 at ValidateService in d-X (ScriptFailed)"
     assert lines[1] == "  script: scripts/validate_service.sh"
-    assert lines[2].startswith("  message: ValidateService failed on web-3")
+    assert lines[2] == "  message: Script at specified location: scripts/validate_service.sh failed with exit code 1"
     assert lines[3:] == expected_tail
 
 
