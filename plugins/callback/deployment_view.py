@@ -23,7 +23,7 @@ description:
   - It reads only the results of the collection's own tasks (M(rollout.codedeploy.deployment) and M(rollout.codedeploy.deploy_host));
     it never opens the ledger, so it costs nothing on the hosts and works with either ledger.
   - Colour follows Ansible's own rule - only when standard output is a terminal, never with E(NO_COLOR) or E(ANSIBLE_NOCOLOR)
-    set, always with E(ANSIBLE_FORCE_COLOR) (which AWX sets, and whose job output shows colours).
+    set, always with E(ANSIBLE_FORCE_COLOR). Without colour the output is plain text with no escape sequences.
 author:
   - rollout.codedeploy maintainers (@rollout)
 requirements:
@@ -43,7 +43,7 @@ options:
       - The width, in characters, that the table keeps within. A table wider than that uses short event names with a legend,
         and if still too wide it is split into several blocks of events, each repeating the host and status columns.
       - 0 (the default) means the value of E(COLUMNS), else the terminal's width, else 120 columns when standard output is
-        not a terminal (AWX, CI logs, a pipe).
+        not a terminal (CI logs, a pipe).
     type: int
     default: 0
     env:
