@@ -240,8 +240,8 @@ def _cell(record):
 
 def _row(host, outcome, events):
     records = dict((r["event"], r) for r in outcome["events"])
-    return [host, outcome["status"]] + [_cell(records.get(name)) for name in events] + [seconds(host_duration(outcome["events"]))
-                                                                                          if outcome["events"] else "-"]
+    total = seconds(host_duration(outcome["events"])) if outcome["events"] else "-"
+    return [host, outcome["status"]] + [_cell(records.get(name)) for name in events] + [total]
 
 
 def _render(headings, rows, colour):
@@ -252,7 +252,7 @@ def _render(headings, rows, colour):
         cells = []
         for i, (text, width) in enumerate(zip(row, widths)):
             padded = str(text).ljust(width)
-            word = str(text).split(" ")[0]
+            word = str(text).split(" ", maxsplit=1)[0]
             cells.append(paint(padded, STATUS_COLOURS.get(word), colour) if i > 0 else padded)
         lines.append("  ".join(cells).rstrip())
     return lines

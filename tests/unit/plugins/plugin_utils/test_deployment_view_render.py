@@ -7,8 +7,8 @@ import pytest
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import deployment_view as view
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-IN_PLACE = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService"]
-WITH_TRAFFIC = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"] + IN_PLACE + ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+IN_PLACE = ("ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService")
+WITH_TRAFFIC = ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic") + IN_PLACE + ("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic")
 
 
 def record(event, status="Succeeded", duration=0.25, second=0, **extra):
@@ -154,7 +154,7 @@ def outcomes(**hosts):
 
 def test_table_with_full_event_names_when_it_fits():
     lines = view.event_table(outcomes(web_1=succeeded(), web_3=failed_at("ValidateService"), web_4={"skipped": True, "msg": "x"}), width=200)
-    assert lines[0].split() == ["host", "status"] + IN_PLACE + ["total"]
+    assert lines[0].split() == ["host", "status", *IN_PLACE, "total"]
     assert lines[2].split() == ["web-1", "Succeeded"] + ["ok", "0.2"] * 7 + ["6.5"]
     assert lines[3].split() == ["web-3", "Failed"] + ["ok", "0.2"] * 6 + ["FAIL", "1.5", "6.5"]
     assert lines[4].split() == ["web-4", "Skipped"] + ["-"] * 7 + ["-"]
@@ -178,7 +178,7 @@ def test_a_wide_table_abbreviates_then_splits_within_the_width(width, events, bl
     assert len(headings) == blocks
     shown = [word for line in headings for word in line.split()[2:] if word != "total"]
     assert len(shown) == len(events)  # every event has a column, once
-    if shown != events:
+    if shown != list(events):
         assert any(line.startswith("events: ") for line in lines)
         assert "Validate = ValidateService" in "\n".join(lines)
     # Every block repeats the hosts; the total is in the last block.
@@ -214,8 +214,9 @@ def test_view_follows_a_deployment_and_its_rollback():
     said += live.feed("batch", "web-1", {"proceed": True, "status": "InProgress"})
     said += live.feed("host", "web-2", failed_at("ValidateService"), "failed")
     said += live.feed("batch", "web-2", {"proceed": True, "status": "InProgress"})
-    said += live.feed("finished", "localhost", {"deployment_id": "d-ONE", "status": "Failed", "overview": {"Succeeded": 1, "Failed": 1},
-                                                 "error": {"code": "HEALTH_CONSTRAINTS", "message": "too few healthy"}})
+    settled = {"deployment_id": "d-ONE", "status": "Failed", "overview": {"Succeeded": 1, "Failed": 1},
+               "error": {"code": "HEALTH_CONSTRAINTS", "message": "too few healthy"}}
+    said += live.feed("finished", "localhost", settled)
     said += live.feed("started", "localhost", started("d-TWO", [["web-1", "web-2"]], reuse="d-ZERO"))
     said += live.feed("host", "web-1", succeeded())
     said += live.feed("host", "web-2", succeeded())
@@ -255,7 +256,7 @@ def test_a_green_host_keeps_its_install_and_reroute_events_in_one_row():
     said = live.feed("batch", "g-1", {"proceed": True, "status": "InProgress"})
     assert "events done: BeforeAllowTraffic..AfterAllowTraffic (3)" in said[0]
     said = live.feed("finished", "localhost", {"deployment_id": "d-BG", "status": "Succeeded", "overview": {"Succeeded": 1}})
-    assert said[1].split()[2:] == IN_PLACE + ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic", "total"]
+    assert said[1].split()[2:] == [*IN_PLACE, "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic", "total"]
 
 
 def test_hiding_the_table():
