@@ -187,8 +187,8 @@ def batch_line(deployment_id, number, total, hosts, after=None, colour=False):
     if after.get("error_code") or after.get("proceed") is False:
         why = after.get("error_code") or after.get("status") or "stopped"
         parts.append(paint("deployment stops: %s" % why, "red", colour))
-    elif after.get("status") == "Ready":
-        parts.append(paint("deployment Ready: waiting to reroute", "yellow", colour))
+    elif after.get("msg"):
+        parts.append(" ".join(str(after["msg"]).split()))  # e.g. a blue/green deployment continued after its ready wait
     return " | ".join(parts)
 
 

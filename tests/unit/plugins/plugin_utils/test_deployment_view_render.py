@@ -114,8 +114,9 @@ def test_host_outcome(result, outcome, status, event, script):
      " | failures: web-3 at ValidateService (ScriptFailed) | deployment stops: HEALTH_CONSTRAINTS"),
     ({"web-5": {"skipped": True, "msg": "web-5 skipped in d-X: a stop was requested"}}, {"proceed": False, "status": "Stopped"}, 3, 3,
      "[d-X] batch 3/3: web-5 | events done: none | failures: web-5 skipped: a stop was requested | deployment stops: Stopped"),
-    ({"g-1": succeeded()}, {"proceed": True, "status": "Ready"}, 1, 1,
-     "[d-X] batch 1/1: g-1 | events done: ApplicationStop..ValidateService (7) | failures: none | deployment Ready: waiting to reroute"),
+    ({"g-1": succeeded()}, {"proceed": True, "status": "InProgress", "msg": "d-X: continued by ops; rerouting the traffic to the green hosts"}, 1, 1,
+     "[d-X] batch 1/1: g-1 | events done: ApplicationStop..ValidateService (7) | failures: none"
+     " | d-X: continued by ops; rerouting the traffic to the green hosts"),
 ])
 def test_batch_line(hosts, after, number, total, expected):
     outcomes = dict((h, view.host_outcome(r, "skipped" if r.get("skipped") else "ok")) for h, r in hosts.items())
