@@ -353,11 +353,12 @@ class DeploymentView(object):
         self.colour = colour
         self._reset(None, None)
 
-    def _reset(self, deployment_id, plan, rollback=False):
+    def _reset(self, deployment_id, opened=None, rollback=False):
         self.deployment_id = deployment_id
         self.rollback = rollback
-        batches = (plan or {}).get("batches") if isinstance(plan, dict) else None
-        self.total_batches = len(batches) if isinstance(batches, list) else 0
+        opened = opened or {}
+        self.total_batches = batch_count(opened.get("rollout_hosts"), opened.get("rollout_serial")) + batch_count(
+            opened.get("rollout_reroute_hosts"), opened.get("rollout_reroute_serial"))
         self.batch_number = 0
         self.pending = {}  # host -> outcome, of the batch in flight
         self.hosts = {}  # host -> outcome, every host of the deployment so far
@@ -369,10 +370,10 @@ class DeploymentView(object):
             lines = self._close("not settled")
             if not result.get("deployment_id"):
                 return lines  # check mode or nothing to deploy: the task's own message says so
-            self._reset(result["deployment_id"], result.get("plan"), rollback=_is_rollback(result))
+            self._reset(result["deployment_id"], result, rollback=_is_rollback(result))
             label = "Rollback deployment" if self.rollback else "Deployment"
-            return lines + ["[%s] %s opened: %d host(s) in %d batch(es)" % (
-                self.deployment_id, label, len(result.get("rollout_hosts") or []), self.total_batches)]
+            hosts = set(result.get("rollout_hosts") or []) | set(result.get("rollout_reroute_hosts") or [])
+            return lines + ["[%s] %s opened: %d host(s) in %d batch(es)" % (self.deployment_id, label, len(hosts), self.total_batches)]
         if not self.deployment_id:
             return []
         if kind == "host":
@@ -422,6 +423,17 @@ class DeploymentView(object):
     def close(self):
         """At the end of the playbook run."""
         return self._close("not settled in this run")
+
+
+def batch_count(hosts, serial):
+    """How many batches Ansible makes of ``hosts`` with the play keyword ``serial`` (a list of sizes, the last one repeating)."""
+    left = len(hosts or [])
+    sizes = [s for s in (serial or []) if isinstance(s, int) and not isinstance(s, bool) and s > 0] or [left or 1]
+    count = 0
+    while left > 0:
+        left -= sizes[min(count, len(sizes) - 1)]
+        count += 1
+    return count
 
 
 def _is_rollback(result):

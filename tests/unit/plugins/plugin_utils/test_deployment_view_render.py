@@ -201,10 +201,24 @@ def test_table_orders_events_by_the_lifecycle():
     assert view.table_events(outcomes(web_1=late_first)) == ["BlockTraffic", "Install", "AllowTraffic"]
 
 
+@pytest.mark.parametrize("hosts, serial, expected", [
+    (4, [1], 4),
+    (4, [2], 2),
+    (5, [2], 3),
+    (7, [1, 2, 3], 4),  # 1, 2, 3, then the last size repeats
+    (0, [1], 0),
+    (3, [], 1),
+    (3, None, 1),
+])
+def test_batch_count_follows_serial(hosts, serial, expected):
+    assert view.batch_count(["h%d" % i for i in range(hosts)], serial) == expected
+
+
 # ------------------------------------------------------------------------------------------------ following a deployment
-def started(deployment_id, batches, reuse=None):
+def started(deployment_id, batches, reuse=None, reroute=()):
     return {"deployment_id": deployment_id, "plan": {"batches": batches, "reuse_deployment": reuse},
-            "rollout_hosts": [h for b in batches for h in b], "rollout_serial": [len(b) for b in batches]}
+            "rollout_hosts": [h for b in batches for h in b], "rollout_serial": [len(b) for b in batches],
+            "rollout_reroute_hosts": [h for b in reroute for h in b], "rollout_reroute_serial": [len(b) for b in reroute] or [1]}
 
 
 def test_view_follows_a_deployment_and_its_rollback():
@@ -250,7 +264,9 @@ def test_an_unsettled_deployment_is_reported_at_the_end_and_results_outside_one_
 
 def test_a_green_host_keeps_its_install_and_reroute_events_in_one_row():
     live = view.DeploymentView(width=300)
-    live.feed("started", "localhost", started("d-BG", [["g-1"]]))
+    # A ready wait: the first play installs the green host, the second reroutes it, then the blue host leaves.
+    assert live.feed("started", "localhost", started("d-BG", [["g-1"]], reroute=[["g-1"], ["b-1"]])) == [
+        "[d-BG] Deployment opened: 2 host(s) in 3 batch(es)"]
     live.feed("host", "g-1", dict(succeeded(IN_PLACE), status="Ready"))
     assert "events done: ApplicationStop..ValidateService" in live.feed("batch", "g-1", {"proceed": True, "status": "Ready"})[0]
     live.feed("host", "g-1", succeeded(["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]))
