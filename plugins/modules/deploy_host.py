@@ -81,38 +81,15 @@ status:
   returned: when the host was deployed
   type: str
 events:
-  description: Every lifecycle event of the host that ran or was skipped, in order; the ledger records the same.
+  description:
+    - Every lifecycle event of the host that ran or was skipped, in order, as the ledger records them.
+    - Host events have the fields of the C(events) that M(rollout.codedeploy.lifecycle) returns (C(event), C(status), C(error_code),
+      C(message), C(start), C(end), C(duration) in seconds, C(log_tail)), plus C(script_name), the failing script's location when a
+      hook script failed. The controller's V(BlockTraffic) and V(AllowTraffic) records have the same fields, with a load-balancer
+      error code when they fail.
   returned: when the host was deployed
   type: list
   elements: dict
-  contains:
-    event:
-      description: The lifecycle event (V(BlockTraffic) and V(AllowTraffic) are the controller's load-balancer steps).
-      type: str
-    status:
-      description: V(Succeeded), V(Failed) or V(Skipped) (no script to run).
-      type: str
-    error_code:
-      description: The agent's diagnostics code (V(Success), V(ScriptFailed), ...) or a load-balancer error code.
-      type: str
-    message:
-      description: What happened.
-      type: str
-    start:
-      description: UTC ISO 8601 start time.
-      type: str
-    end:
-      description: UTC ISO 8601 end time.
-      type: str
-    duration:
-      description: Seconds.
-      type: float
-    log_tail:
-      description: The last 2 KB or so of the event's script output (empty for an event without scripts).
-      type: str
-    script_name:
-      description: The failing script's location in the revision when a hook script failed; empty or absent otherwise.
-      type: str
 failed_event:
   description: The event at which the host failed.
   returned: when the host failed
