@@ -81,10 +81,38 @@ status:
   returned: when the host was deployed
   type: str
 events:
-  description: Every lifecycle event of the host, with status, start, end, duration, error code, message and log tail.
+  description:
+    - Every lifecycle event of the host that ran or was skipped, in order, as the ledger records them.
+    - Host events have the fields of the C(events) that M(rollout.codedeploy.lifecycle) returns (C(event), C(status), C(error_code),
+      C(message), C(start), C(end), C(duration) in seconds, C(log_tail)), plus C(script_name), the failing script's location when a
+      hook script failed. The controller's V(BlockTraffic) and V(AllowTraffic) records have the same fields, with a load-balancer
+      error code when they fail.
   returned: when the host was deployed
   type: list
   elements: dict
+failed_event:
+  description: The event at which the host failed.
+  returned: when the host failed
+  type: str
+  sample: ValidateService
+error_code:
+  description: The failed event's error code (the agent's diagnostics code, C(HOST_UNREACHABLE), a load-balancer error code, ...).
+  returned: when the host failed
+  type: str
+  sample: ScriptFailed
+script:
+  description: The failing script's location in the revision; None when the failure was not a script's (a load-balancer step, an unreachable host).
+  returned: when the host failed
+  type: str
+  sample: scripts/validate_service.sh
+log_tail:
+  description: The failed event's log tail (the newest script output); empty when no script ran.
+  returned: when the host failed
+  type: str
+msg:
+  description: What failed, where and why, naming the host, the deployment, the event and the script.
+  returned: when the host failed or was skipped
+  type: str
 out_of_service:
   description: The host failed after BlockTraffic and is out of its load balancers.
   returned: when the host was deployed

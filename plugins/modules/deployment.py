@@ -302,6 +302,18 @@ status:
   returned: with O(state=batch) and O(state=finished)
   type: str
   sample: Succeeded
+proceed:
+  description:
+    - Whether the next batch may start. False once the deployment stopped (a stop request, an alarm, the end of a ready wait) or,
+      for blue/green, when the green fleet can no longer meet its minimum healthy hosts.
+  returned: with O(state=batch)
+  type: bool
+error_code:
+  description:
+    - With O(state=batch), why the deployment stops after the batch (V(MANUAL_STOP), V(ALARM_ACTIVE), V(HEALTH_CONSTRAINTS), ...).
+    - On failure, the error code of the refusal or error (V(INVALID_INPUT), V(INTERNAL_ERROR), ...).
+  returned: with O(state=batch) when the deployment stops; on failure
+  type: str
 error:
   description: CodeDeploy's error code and the message, when the deployment failed or stopped.
   returned: with O(state=finished)

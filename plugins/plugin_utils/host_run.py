@@ -95,7 +95,7 @@ class HostRun(object):
                   "out_of_service": bool(failed and blocked)}
         if failed:
             result.update(failed=True, msg=failed.get("msg"), failed_event=failed.get("failed_event"), error_code=failed.get("error_code"),
-                          unreachable_host=bool(failed.get("unreachable")))
+                          unreachable_host=bool(failed.get("unreachable")), script=failed.get("script"), log_tail=failed.get("log_tail") or "")
             if blocked:
                 result["msg"] += " %s is out of service in its load balancers until it is deployed again or rolled back." % self.host
         if unrecorded:
