@@ -249,6 +249,7 @@ AUTOSCALING_PAGE_SIZE = 100  # the most DescribeAutoScalingGroups returns per ca
 INSTANCE_IDS_PER_CALL = 199  # EC2 takes 200 filter values per call; one is the state filter
 CACHE_FORMAT = 1
 
+
 class InventoryModule(AWSInventoryBase):
     """Deployment groups of an inventory source file -> inventory groups of selected instances."""
 
