@@ -452,7 +452,8 @@ class DeploymentService(object):
         now = "its deployment %s is %s" % (active[0]["deployment_id"], active[0]["status"]) if active else "it has no active deployment"
         raise ServiceError("deployment group %s (%s/%s) has no deployment waiting in status Ready or in its termination wait: %s. Only "
                            "a blue/green deployment whose green fleet is installed and waits for a continue (deployment_ready_option "
-                           "STOP_DEPLOYMENT), or one that waits to terminate its blue fleet (TERMINATE), can be continued" % (inventory_group, application, group, now), "DEPLOYMENT_IS_NOT_READY")
+                           "STOP_DEPLOYMENT), or one that waits to terminate its blue fleet (TERMINATE), can be continued"
+                           % (inventory_group, application, group, now), "DEPLOYMENT_IS_NOT_READY")
 
     def request_continue(self, deployment_id, requested_by=None):
         """Let a deployment that waits in status Ready reroute its traffic, or one in its termination wait terminate the blue

@@ -570,7 +570,8 @@ def test_a_continue_by_deployment_group_finds_the_deployment_that_waits_ready():
     world.ledger = ListingLedger()
     group_settings = settings(ready="STOP_DEPLOYMENT")
     plan = world.open(group_settings)
-    with pytest.raises(ServiceError, match="no deployment waiting in status Ready or in its termination wait: its deployment %s is InProgress" % plan.deployment_id):
+    refusal = "no deployment waiting in status Ready or in its termination wait: its deployment %s is InProgress" % plan.deployment_id
+    with pytest.raises(ServiceError, match=refusal):
         world.service().request_continue_group(group_settings, "web_production")
     world.ledger.update_status(plan.deployment_id, "Ready")
     done = world.service().request_continue_group(group_settings, "web_production", "awx")
