@@ -124,7 +124,7 @@ options:
   hostnames:
     description:
       - The host name of an EC2 instance, as a list of preferences; the first one that gives a
-        value wins, as in M(amazon.aws.aws_ec2).
+        value wins, as in the inventory plugin P(amazon.aws.aws_ec2#inventory).
       - A preference is a C(describe-instances) filter name such as V(instance-id),
         V(private-ip-address), V(ip-address), V(dns-name) or V(private-dns-name); V(tag:Name) (the
         value of a tag), V(tag:Name=Value) (C(Name_Value) when the tag has that value) or
