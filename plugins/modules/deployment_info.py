@@ -19,6 +19,9 @@ description:
     (status, start, end, duration, error code, message and log tail).
   - Otherwise lists deployments, newest first, optionally of one O(application) and O(deployment_group) and with
     some O(statuses), without instances.
+  - With O(summary) (and O(application) and O(deployment_group)), also returns RV(summary), the delivery figures of the
+    group's last deployments (success rate, median and 95th percentile duration, rollbacks and time to rollback); with
+    O(publish_metrics) it publishes them as CloudWatch metrics.
   - The ledger is a SQLite file on the controller or a DynamoDB table (O(ledger)); this module only reads it and
     never creates it.
   - "Runs on the controller (C(delegate_to: localhost)): that is where the SQLite ledger lives."
@@ -31,7 +34,8 @@ attributes:
     description: Can run in check mode and return the same result.
     support: full
     details:
-      - This module does not modify state.
+      - This module does not modify the ledger. With O(publish_metrics) in check mode it publishes nothing and returns
+        the metrics it would publish.
   diff_mode:
     description: Returns details on what has changed when in diff mode.
     support: none
@@ -72,8 +76,32 @@ options:
       - When there is no ledger at this location yet, listing returns an empty list (with a warning naming the
         location) and O(deployment_id) fails naming the location.
     type: str
+  summary:
+    description:
+      - Summarize the group's last deployments (needs O(application) and O(deployment_group)); see RV(summary).
+      - The window is the O(summary.last) most recent deployments created by a user that finished (V(Succeeded), V(Failed)
+        or V(Stopped)); rollback deployments are not in it but give the time to rollback of the deployments they rolled back.
+      - The figures are computed from every deployment of the group in the ledger, whatever O(limit) and O(statuses) say.
+    type: dict
+    suboptions:
+      last:
+        description: How many deployments to summarize.
+        type: int
+        default: 20
+  publish_metrics:
+    description:
+      - Publish RV(summary)'s figures as CloudWatch metrics (C(PutMetricData)) in O(namespace), with the dimensions
+        C(Application) and C(DeploymentGroup); needs O(summary). The metrics are listed in docs/metrics.md.
+      - Uses this module's AWS options (O(region), O(endpoint_url), ...); needs C(cloudwatch:PutMetricData).
+      - In check mode nothing is published; RV(metrics) lists what would be.
+    type: bool
+    default: false
+  namespace:
+    description: The CloudWatch namespace of the published metrics.
+    type: str
+    default: Rollout/CodeDeploy
 notes:
-  - The AWS options (O(region), O(endpoint_url), O(access_key), ...) are used only for a DynamoDB ledger.
+  - The AWS options (O(region), O(endpoint_url), O(access_key), ...) are used only for a DynamoDB ledger and O(publish_metrics).
     The DynamoDB table needs C(dynamodb:GetItem), C(dynamodb:Query) and C(dynamodb:BatchGetItem).
   - A deployment whose controller stopped renewing its lease (for example a killed C(ansible-playbook)) keeps its
     last status until the next deployment to its group marks it Failed; RV(deployments[].lease_expired) tells such
@@ -106,6 +134,16 @@ EXAMPLES = r"""
     limit: 5
   delegate_to: localhost
   register: recent
+
+- name: The delivery figures of web/production's last 20 deployments, also published to CloudWatch
+  rollout.codedeploy.deployment_info:
+    application: web
+    deployment_group: production
+    summary: {last: 20}
+    publish_metrics: true
+    region: eu-west-1
+  delegate_to: localhost
+  register: figures
 
 - name: Deployments still running anywhere, from the team's DynamoDB ledger
   rollout.codedeploy.deployment_info:
@@ -201,8 +239,21 @@ deployments:
           the next deployment to the group marks it Failed.
       type: bool
     owner:
-      description: The controller that runs or ran the deployment (C(user@host pid N) or what the controller set).
+      description:
+        - The controller that runs or ran the deployment (C(ansible-playbook pid N on HOST (user U)), C(user@host pid N) or
+          what the controller set), with C(, AWX job J launched by NAME) under AWX.
       type: str
+      sample: "ansible-playbook pid 12 on automation-job-17-x2 (user runner), AWX job 17 launched by alice"
+    actor:
+      description:
+        - Who started the deployment, the parts of RV(deployments[].owner); null without an owner. A part the owner does not
+          name is null.
+        - C(controller) (the process part), C(program), C(pid), C(host) and C(user) (the controller's OS user), C(awx_job_id)
+          and C(awx_user) (the AWX or Automation Controller job and the user who launched it, from its C(awx_job_id) and
+          C(awx_user_name) job variables, or C(tower_*)).
+      type: dict
+      sample: {controller: "ansible-playbook pid 12 on automation-job-17-x2 (user runner)", program: ansible-playbook, pid: 12,
+               host: automation-job-17-x2, user: runner, awx_job_id: "17", awx_user: alice}
     unhealthy:
       description: Instances InProgress or Failed, the count that admission against minimum healthy hosts uses.
       type: int
@@ -298,6 +349,86 @@ deployments:
             log_tail:
               description: The end of the scripts' output (up to 4096 characters).
               type: str
+summary:
+  description:
+    - With O(summary), the figures of the group's last O(summary.last) finished user deployments (docs/metrics.md defines them).
+    - Durations are in seconds, from a deployment's C(start_time) (or C(create_time)) to its C(complete_time); the 95th
+      percentile is the nearest rank (the ceil(0.95 n)-th smallest duration).
+    - Time to rollback runs from the failure (the failed deployment's C(complete_time), or its rollback's C(create_time) when
+      that is earlier) to the rollback's C(complete_time).
+  returned: when O(summary) is given
+  type: dict
+  contains:
+    application:
+      description: The application, or null with no deployment.
+      type: str
+    deployment_group:
+      description: The deployment group, or null with no deployment.
+      type: str
+    last:
+      description: The window asked for (O(summary.last)).
+      type: int
+    deployments:
+      description: How many deployments the window holds (at most O(summary.last)).
+      type: int
+    succeeded:
+      description: How many of them succeeded.
+      type: int
+    failed:
+      description: How many failed.
+      type: int
+    stopped:
+      description: How many were stopped.
+      type: int
+    success_rate:
+      description: RV(summary.succeeded) / RV(summary.deployments), from 0 to 1; null with no deployment.
+      type: float
+      sample: 0.95
+    duration_median_seconds:
+      description: The median duration.
+      type: float
+    duration_p95_seconds:
+      description: The 95th percentile duration (nearest rank).
+      type: float
+    rollbacks:
+      description: How many deployments of the window a linked rollback deployment rolled back.
+      type: int
+    time_to_rollback_median_seconds:
+      description: The median time to rollback of those whose rollback finished; null when none did.
+      type: float
+    time_to_rollback_max_seconds:
+      description: The longest time to rollback; null when none finished.
+      type: float
+    rolled_back:
+      description: Each rolled-back deployment, C(deployment_id), C(status), C(rollback_deployment_id), C(rollback_status),
+        C(time_to_rollback_seconds).
+      type: list
+      elements: dict
+    deployment_ids:
+      description: The deployments of the window, newest first.
+      type: list
+      elements: str
+    oldest_create_time:
+      description: The creation time of the oldest deployment of the window.
+      type: str
+    newest_create_time:
+      description: The creation time of the newest.
+      type: str
+metrics:
+  description:
+    - With O(publish_metrics), the CloudWatch metric data published (in check mode, that would be published), each with
+      C(MetricName), C(Dimensions), C(Value) and C(Unit). A figure without a value (no deployment, no rollback) is left out.
+  returned: when O(publish_metrics) is true
+  type: list
+  elements: dict
+  sample:
+    - {MetricName: SuccessRate, Unit: Percent, Value: 95.0,
+       Dimensions: [{Name: Application, Value: web}, {Name: DeploymentGroup, Value: production}]}
+namespace:
+  description: The CloudWatch namespace of RV(metrics).
+  returned: when O(publish_metrics) is true
+  type: str
+  sample: Rollout/CodeDeploy
 """
 
 from ansible.module_utils.basic import env_fallback
@@ -306,6 +437,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledger_api
+from ansible_collections.rollout.codedeploy.plugins.module_utils import metrics
+from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
 from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_revision
 
 
@@ -318,6 +451,7 @@ def aws_settings(module):
 
 
 def read(module, location):
+    """(the deployments asked for, every deployment of the group when a summary is asked for, else None)."""
     params = module.params
     kind, _target = ledger_api.parse_location(location)
     aws = aws_settings(module) if kind == "dynamodb" else None
@@ -327,11 +461,27 @@ def read(module, location):
         if params["deployment_id"]:
             module.fail_json(msg="cannot read deployment %s: %s" % (params["deployment_id"], exc.message))
         module.warn(exc.message)
-        return []
+        return [], ([] if params["summary"] is not None else None)
     with ledger:
         if params["deployment_id"]:
-            return [ledger.get_deployment(params["deployment_id"], include_instances=True)]
-        return ledger.list_deployments(params["application"], params["deployment_group"], params["statuses"], params["limit"])
+            return [ledger.get_deployment(params["deployment_id"], include_instances=True)], None
+        listed = ledger.list_deployments(params["application"], params["deployment_group"], params["statuses"], params["limit"])
+        if params["summary"] is None:
+            return listed, None
+        return listed, ledger.list_deployments(params["application"], params["deployment_group"], None, 0)
+
+
+def publish(module, data):
+    """PutMetricData in chunks of 20 (CloudWatch's limit per call); nothing in check mode."""
+    if module.check_mode or not data:
+        return
+    client = module.client("cloudwatch")
+    try:
+        for start in range(0, len(data), 20):
+            client.put_metric_data(Namespace=module.params["namespace"], MetricData=data[start:start + 20])
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg="cannot publish the deployment metrics to CloudWatch namespace %s (needs cloudwatch:PutMetricData)"
+                             % module.params["namespace"])
 
 
 def main():
@@ -342,25 +492,44 @@ def main():
         statuses=dict(type="list", elements="str", choices=list(ledger_api.DEPLOYMENT_STATUSES)),
         limit=dict(type="int", default=50),
         ledger=dict(type="str", fallback=(env_fallback, ["CODEDEPLOY_LEDGER"])),
+        summary=dict(type="dict", options=dict(last=dict(type="int", default=20))),
+        publish_metrics=dict(type="bool", default=False),
+        namespace=dict(type="str", default=metrics.DEFAULT_NAMESPACE),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
         check_boto3=False,  # a SQLite ledger needs no boto3; the DynamoDB backend says when it is missing
         mutually_exclusive=[("deployment_id", "application"), ("deployment_id", "deployment_group"), ("deployment_id", "statuses")],
-        required_by={"deployment_group": "application"},
+        required_by={"deployment_group": "application", "summary": ("application", "deployment_group")},
     )
     if module.params["limit"] < 0:
         module.fail_json(msg="limit must be 0 (all) or more, got %d" % module.params["limit"])
+    if module.params["publish_metrics"] and module.params["summary"] is None:
+        module.fail_json(msg="publish_metrics needs summary (for example summary: {last: 20}) and application and deployment_group: "
+                             "the metrics are the summary's figures")
     location = module.params["ledger"] or ledger_api.DEFAULT_LOCATION
     try:
         kind, target = ledger_api.parse_location(location)
         location = target if kind == "sqlite" else location
+        listed, group = read(module, location)
         # Records written before credentials were redacted on the way in are redacted on the way out.
-        deployments = redact_revision(read(module, location))
+        deployments = redact_revision(listed)
+        for deployment in deployments:
+            deployment["actor"] = ledger_api.owner_actor(deployment.get("owner"))
+        result = {"changed": False, "ledger": location, "deployments": deployments}
+        if group is not None:
+            result["summary"] = metrics.summarize(group, module.params["summary"]["last"])
     except ledger_api.LedgerError as exc:
         module.fail_json(msg=exc.message, ledger=location)
-    module.exit_json(changed=False, ledger=location, deployments=deployments)
+    except metrics.MetricsError as exc:
+        module.fail_json(msg=exc.message)
+    if module.params["publish_metrics"]:
+        result["metrics"] = metrics.metric_data(result["summary"], module.params["application"], module.params["deployment_group"])
+        result["namespace"] = module.params["namespace"]
+        publish(module, result["metrics"])
+        result["changed"] = bool(result["metrics"])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
