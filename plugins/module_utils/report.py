@@ -266,7 +266,7 @@ def render_svg(data):
     for number, row in enumerate(rows):
         top = _TOP + number * _ROW
         out.append('<g class="row"><title>%s</title>' % esc("%s (%s) %s" % (row["host"], row["instance_id"], row["status"])))
-        out.append('<text x="%d" y="%d" class="host">%s</text>' % (_LABEL_WIDTH - 6, top + _BAR - 1, esc(_label(row["host"]))))
+        out.append('<text x="%d" y="%d" class="hostlabel">%s</text>' % (_LABEL_WIDTH - 6, top + _BAR - 1, esc(_label(row["host"]))))
         for event in row["events"]:
             if event["offset_start"] is None:
                 continue
@@ -406,7 +406,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 6px;border-bott
 .status{border-left:6px solid #999;padding:0 4px;margin:0 4px;white-space:nowrap}
 .chart{max-height:80vh;overflow:auto;border:1px solid #ddd}
 .gantt .bar{stroke:#fff;stroke-width:1}.gantt .plot{fill:#fafafa;stroke:#ddd}.gantt .tick{stroke:#e3e3e3}.gantt .ticklabel{font-size:10px;fill:#555;text-anchor:middle}
-.gantt .host{font-size:11px;fill:#222;text-anchor:end;font-family:ui-monospace,monospace}
+.gantt .hostlabel{font-size:11px;fill:#222;text-anchor:end;font-family:ui-monospace,monospace}
 .gantt .weights{stroke:#9467bd;stroke-width:2;stroke-dasharray:4 3}.gantt .weightlabel{font-size:10px;fill:#9467bd}
 .gantt .empty{font-size:12px;fill:#777}
 .legend{margin:6px 0}.key{margin-right:14px;white-space:nowrap}
