@@ -286,8 +286,9 @@ def render_svg(data):
             left, _TOP - 4, left, height - 6,
             esc("traffic step %s: green %s%% (%s)" % (step_record["step"], step_record["green_percent"], step_record["reason"]))))
         out.append('<text x="%s" y="%d" class="weightlabel">%s</text>' % (left + 2, height - 8, esc("%s%%" % step_record["green_percent"])))
-    if not rows:
-        out.append('<text x="%d" y="%d" class="empty">no hosts in this deployment</text>' % (_LABEL_WIDTH + 10, _TOP + 12))
+    if not rows or not any(e["offset_start"] is not None for row in rows for e in row["events"]):
+        out.append('<text x="%d" y="%d" class="empty">%s</text>' % (
+            _LABEL_WIDTH + 10, _TOP + 12, "no hosts in this deployment" if not rows else "no lifecycle event with a time recorded"))
     out.append('</svg>')
     return "".join(out)
 
