@@ -271,7 +271,10 @@ def render_svg(data):
             if event["offset_start"] is None:
                 continue
             left = x(event["offset_start"])
-            bar = max(round((event["offset_end"] - event["offset_start"]) * scale, 2), 2)
+            length = (event["offset_end"] - event["offset_start"]) * scale
+            # At least 3 px, so a zero-length or very fast event (a script that fails at once) stays visible; a 1 px
+            # gap after longer bars tells neighbouring events of the same status apart.
+            bar = round(length - 1, 2) if length >= 5 else max(round(length, 2), 3)
             out.append('<rect x="%s" y="%d" width="%s" height="%d" fill="%s" class="bar" data-status="%s"><title>%s</title></rect>' % (
                 left, top, bar, _BAR, _colour(event["status"]), esc(event["status"]),
                 esc("%s %s: %s, %s s" % (row["host"], event["event"], event["status"], event["duration"]))))
@@ -406,7 +409,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 6px;border-bott
 .sub{color:#555}.none{color:#777;font-style:italic}
 .status{border-left:6px solid #999;padding:0 4px;margin:0 4px;white-space:nowrap}
 .chart{max-height:80vh;overflow:auto;border:1px solid #ddd}
-.gantt .bar{stroke:#fff;stroke-width:1}.gantt .plot{fill:#fafafa;stroke:#ddd}.gantt .tick{stroke:#e3e3e3}.gantt .ticklabel{font-size:10px;fill:#555;text-anchor:middle}
+.gantt .plot{fill:#fafafa;stroke:#ddd}.gantt .tick{stroke:#e3e3e3}.gantt .ticklabel{font-size:10px;fill:#555;text-anchor:middle}
 .gantt .hostlabel{font-size:11px;fill:#222;text-anchor:end;font-family:ui-monospace,monospace}
 .gantt .weights{stroke:#9467bd;stroke-width:2;stroke-dasharray:4 3}.gantt .weightlabel{font-size:10px;fill:#9467bd}
 .gantt .empty{font-size:12px;fill:#777}

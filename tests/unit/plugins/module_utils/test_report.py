@@ -96,7 +96,7 @@ def test_a_deployment_becomes_rows_bars_and_traffic_steps():
 
 
 @pytest.mark.parametrize("case, instances, extra, expect_bars", [
-    ("no events", [instance("web-1", []), instance("web-2", [])], {}, 0),
+    ("no events", [instance("web-1", []), instance("web-2", [])], {"complete_time": at(3)}, 0),
     ("no instances", [], {}, 0),
     ("missing times", [instance("web-1", [event("Install", None, None), event("ApplicationStart", at(3), None)])], {}, 1),
     ("only an end and a duration", [instance("web-1", [event("Install", None, at(5), duration=2.0)])], {}, 1),
@@ -124,10 +124,12 @@ def test_odd_records_render_safely(case, instances, extra, expect_bars):
     assert "<script" not in page.lower() and "javascript:" not in page.lower(), case
     assert all(":" not in u and u.endswith(".html") for u in collected.urls), case  # only relative links to other reports
     assert page.count("<svg") == 1 and page.count("</svg>") == 1, case
+    if not expect_bars:
+        assert "no lifecycle event with a time recorded" in page or "no hosts in this deployment" in page, case
     if case == "very long host name":
         assert "h" * report.LABEL_CHARS not in re.findall(r'class="hostlabel">([^<]*)<', page)[0]
     for _x, _y, w, _c in bars(page):
-        assert float(w) >= 2, case  # a zero-length event still shows
+        assert float(w) >= 3, case  # a zero-length event still shows
 
 
 def test_times_outside_the_events_and_weight_changes_widen_the_axis():
