@@ -23,7 +23,7 @@ import math
 import os
 import tempfile
 
-from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledger_times
+from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -66,8 +66,8 @@ def parse_time(text):
     if not isinstance(text, str) or not text.strip():
         return None
     try:
-        return ledger_times.parse_time(text)
-    except ledger_times.LedgerError:
+        return ledgers.parse_time(text)
+    except ledgers.LedgerError:
         return None
 
 
@@ -152,8 +152,7 @@ def report_data(deployment, related=()):
     for instance, row in zip(instances, spans):
         events = []
         for event, start, end in row:
-            item = dict((key, event.get(key)) for key in ("event", "status", "start", "end", "duration", "error_code", "message",
-                                                           "log_tail"))
+            item = dict((key, event.get(key)) for key in ledgers.EVENT_FIELDS)
             item["offset_start"], item["offset_end"] = offset(start), offset(end)
             events.append(item)
             if item["event"] in TRAFFIC_EVENTS:
@@ -191,7 +190,7 @@ def report_data(deployment, related=()):
 
 
 def _iso(moment):
-    return ledger_times.format_time(moment) if moment else None
+    return ledgers.format_time(moment) if moment else None
 
 
 def render_json(data):
@@ -255,8 +254,7 @@ def render_svg(data):
 
     out = ['<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="%d" height="%d" viewBox="0 0 %d %d" role="img" '
            'aria-label="timeline of each host and lifecycle event">' % (width, height, width, height)]
-    out.append('<rect x="%d" y="%d" width="%d" height="%d" class="plot"/>' % (_LABEL_WIDTH, _TOP - 4, _PLOT_WIDTH,
-                                                                             height - _TOP - 2))
+    out.append('<rect x="%d" y="%d" width="%d" height="%d" class="plot"/>' % (_LABEL_WIDTH, _TOP - 4, _PLOT_WIDTH, height - _TOP - 2))
     step = tick_step(span)
     ticks = int(span // step) + 1
     for index in range(ticks):
@@ -274,9 +272,9 @@ def render_svg(data):
             length = (event["offset_end"] - event["offset_start"]) * scale
             # At least 3 px, so a zero-length or very fast event (a script that fails at once) stays visible; a 1 px
             # gap after longer bars tells neighbouring events of the same status apart.
-            bar = round(length - 1, 2) if length >= 5 else max(round(length, 2), 3)
+            drawn = round(length - 1, 2) if length >= 5 else max(round(length, 2), 3)
             out.append('<rect x="%s" y="%d" width="%s" height="%d" fill="%s" class="bar" data-status="%s"><title>%s</title></rect>' % (
-                left, top, bar, _BAR, _colour(event["status"]), esc(event["status"]),
+                left, top, drawn, _BAR, _colour(event["status"]), esc(event["status"]),
                 esc("%s %s: %s, %s s" % (row["host"], event["event"], event["status"], event["duration"]))))
             if event["event"] in TRAFFIC_EVENTS:
                 out.append(_traffic_marker(left, top, event["event"]))

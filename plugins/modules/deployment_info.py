@@ -23,7 +23,7 @@ description:
     never creates it.
   - "Runs on the controller (C(delegate_to: localhost)): that is where the SQLite ledger lives."
   - With O(deployment_id) and O(report), also writes the deployment's report (docs/report.md), for any past deployment
-    in the ledger: a self-contained HTML page with a timeline of each host and lifecycle event, the plan, the revision,
+    in the ledger, as a self-contained HTML page with a timeline of each host and lifecycle event, the plan, the revision,
     the load-balancer actions and the rollback link, and the same data as JSON.
 author:
   - rollout.codedeploy maintainers (@rollout)

@@ -133,10 +133,9 @@ def test_odd_records_render_safely(case, instances, extra, expect_bars):
 
 
 def test_times_outside_the_events_and_weight_changes_widen_the_axis():
-    data = report.report_data(deployment([in_place("web-1", 10)], start_time=at(5), complete_time=at(30),
-                                          swap={"state": "rerouted", "traffic": [
-                                              {"step": 1, "green_percent": 10, "time": at(20), "reason": "step 1", "weights": {}},
-                                              {"step": 0, "green_percent": 0, "time": at(8), "reason": "start", "weights": {}}]}))
+    swap = {"state": "rerouted", "traffic": [{"step": 1, "green_percent": 10, "time": at(20), "reason": "step 1", "weights": {}},
+                                             {"step": 0, "green_percent": 0, "time": at(8), "reason": "start", "weights": {}}]}
+    data = report.report_data(deployment([in_place("web-1", 10)], start_time=at(5), complete_time=at(30), swap=swap))
     assert (data["timeline"]["start"], data["timeline"]["seconds"]) == (at(5), 25)
     weights = [t for t in data["traffic"] if t["kind"] == "weights"]
     assert [(w["step"], w["offset"]) for w in weights] == [(0, 3), (1, 15)]
