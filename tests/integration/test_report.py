@@ -157,5 +157,9 @@ def test_the_deploy_playbook_writes_reports_whose_chart_chromium_draws(world, aw
     written, _proc = run_info(world, tmp_path, str(local), args, name="write")
     assert written["changed"] is True and written["report"] == {"html": str(tmp_path / "empty" / (empty["deployment_id"] + ".html")),
                                                                 "changed": ["html"]}
+    refused, proc = run_info(world, tmp_path, str(local), dict(args, report={"path": written["report"]["html"]}), name="refused")
+    assert refused["failed"] is True and "Traceback" not in proc.stdout + proc.stderr
+    assert refused["msg"] == ("cannot write the report of %s: report path %s is not a directory: give a directory for <deployment id>.html "
+                              "and .json" % (empty["deployment_id"], written["report"]["html"]))
     shows, counts = chart_shows_bars(screenshot(written["report"]["html"], str(tmp_path / "empty.png")))
     assert not shows and sum(counts.values()) < 40, counts  # a few anti-aliased pixels of the "no event" note at most
