@@ -224,14 +224,14 @@ def tick_step(seconds, wanted=8):
     return _NICE_STEPS[-1] * math.ceil(seconds / (_NICE_STEPS[-1] * wanted))
 
 
-def _clock(seconds):
-    """+m:ss (or +h:mm:ss) for an offset in seconds; tenths when the step is below a second."""
-    if seconds != int(seconds):
+def _clock(seconds, step=1, span=0):
+    """+m:ss (+h:mm:ss on an axis of an hour or more) for an offset in seconds; +s.s when the ticks are less than a second apart."""
+    if step < 1:
         return "+%.1fs" % seconds
-    seconds = int(seconds)
+    seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    return "+%d:%02d:%02d" % (hours, minutes, secs) if hours else "+%d:%02d" % (minutes, secs)
+    return "+%d:%02d:%02d" % (hours, minutes, secs) if span >= 3600 else "+%d:%02d" % (minutes, secs)
 
 
 def _label(text):
@@ -260,7 +260,7 @@ def render_svg(data):
     for index in range(ticks):
         seconds = round(index * step, 3)
         out.append('<line x1="%s" y1="%d" x2="%s" y2="%d" class="tick"/>' % (x(seconds), _TOP - 8, x(seconds), height - 6))
-        out.append('<text x="%s" y="%d" class="ticklabel">%s</text>' % (x(seconds), _TOP - 12, esc(_clock(seconds))))
+        out.append('<text x="%s" y="%d" class="ticklabel">%s</text>' % (x(seconds), _TOP - 12, esc(_clock(seconds, step, span))))
     for number, row in enumerate(rows):
         top = _TOP + number * _ROW
         out.append('<g class="row"><title>%s</title>' % esc("%s (%s) %s" % (row["host"], row["instance_id"], row["status"])))

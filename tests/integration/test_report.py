@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from test_deploy import deploy, fleet, inventory, revision
+from test_deploy import PLAYBOOK, deploy, fleet, inventory, revision
 from test_deployment_info import run_info
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
@@ -115,10 +115,13 @@ def test_the_deploy_playbook_writes_reports_whose_chart_chromium_draws(world, aw
     ledger_path = str(tmp_path / "ledger.sqlite3")
     reports = str(tmp_path / "reports")
     inv = inventory(world, tmp_path, "CodeDeployDefault.OneAtATime", auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
-    result = deploy(world, inv, revision(tmp_path, "v1"), ledger_path, check=True, codedeploy_report_dir=reports)
+    result = world.ansible_playbook(PLAYBOOK, inv, extra_vars={"deployment_group": "web_production", "revision": revision(tmp_path, "v1"),
+                                                         "codedeploy_ledger": ledger_path, "codedeploy_report_dir": reports},
+                                    env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     book = ledgers.open_ledger(ledger_path)
     good_id = book.list_deployments(limit=1)[0]["deployment_id"]
     assert sorted(os.listdir(reports)) == [good_id + ".html", good_id + ".json"], result.stdout[-3000:]
+    assert '"codedeploy_report": "%s"' % os.path.join(reports, good_id + ".html") in result.stdout  # the set_stats artifact
     with open(os.path.join(reports, good_id + ".json"), encoding="utf-8") as handle:
         data = json.load(handle)
     assert (data["format"], data["version"], data["deployment"]["status"]) == (report.FORMAT, report.VERSION, "Succeeded")

@@ -161,6 +161,17 @@ def test_tick_steps_are_readable(seconds, step):
     assert report.tick_step(seconds) == step
 
 
+@pytest.mark.parametrize("seconds, end, labels", [
+    (3.5, at(3.5), ["+0.0s", "+0.5s", "+1.0s", "+1.5s", "+2.0s", "+2.5s", "+3.0s", "+3.5s"]),
+    (40, at(40), ["+0:00", "+0:05", "+0:10", "+0:15", "+0:20", "+0:25", "+0:30", "+0:35", "+0:40"]),
+    (7300, "2026-11-30T19:01:40.000Z", ["+0:00:00", "+0:30:00", "+1:00:00", "+1:30:00", "+2:00:00"]),
+])
+def test_tick_labels_share_one_format(seconds, end, labels):
+    data = report.report_data(deployment([instance("web-1", [event("Install", at(0), end)])]))
+    assert data["timeline"]["seconds"] == seconds
+    assert re.findall(r'class="ticklabel">([^<]*)<', report.render_html(data)) == labels
+
+
 def test_rollback_links_both_ways():
     failed = report.report_data(deployment([in_place("web-1", 0, failed=True)], status="Failed",
                                            rollback_info={"rollback_deployment_id": "d-ROLLBACK1", "rollback_message": "rolls back"}),
