@@ -115,9 +115,9 @@ def test_the_deploy_playbook_writes_reports_whose_chart_chromium_draws(world, aw
     ledger_path = str(tmp_path / "ledger.sqlite3")
     reports = str(tmp_path / "reports")
     inv = inventory(world, tmp_path, "CodeDeployDefault.OneAtATime", auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
-    result = world.ansible_playbook(PLAYBOOK, inv, extra_vars={"deployment_group": "web_production", "revision": revision(tmp_path, "v1"),
-                                                         "codedeploy_ledger": ledger_path, "codedeploy_report_dir": reports},
-                                    env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+    extra_vars = {"deployment_group": "web_production", "revision": revision(tmp_path, "v1"), "codedeploy_ledger": ledger_path,
+                  "codedeploy_report_dir": reports}
+    result = world.ansible_playbook(PLAYBOOK, inv, extra_vars=extra_vars, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     book = ledgers.open_ledger(ledger_path)
     good_id = book.list_deployments(limit=1)[0]["deployment_id"]
     assert sorted(os.listdir(reports)) == [good_id + ".html", good_id + ".json"], result.stdout[-3000:]
