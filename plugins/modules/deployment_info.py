@@ -25,6 +25,9 @@ description:
   - The ledger is a SQLite file on the controller or a DynamoDB table (O(ledger)); this module only reads it and
     never creates it.
   - "Runs on the controller (C(delegate_to: localhost)): that is where the SQLite ledger lives."
+  - With O(deployment_id) and O(report), also writes the deployment's report (docs/report.md), for any past deployment
+    in the ledger, as a self-contained HTML page with a timeline of each host and lifecycle event, the plan, the revision,
+    the load-balancer actions and the rollback link, and the same data as JSON.
 author:
   - rollout.codedeploy maintainers (@rollout)
 requirements:
@@ -35,7 +38,7 @@ attributes:
     support: full
     details:
       - This module does not modify the ledger. With O(publish_metrics) in check mode it publishes nothing and returns
-        the metrics it would publish.
+        the metrics it would publish. In check mode it writes no report and says which report files would change.
   diff_mode:
     description: Returns details on what has changed when in diff mode.
     support: none
@@ -100,6 +103,28 @@ options:
     description: The CloudWatch namespace of the published metrics.
     type: str
     default: Rollout/CodeDeploy
+  report:
+    description:
+      - Write the report of O(deployment_id) into a directory, as C(<deployment id>.html) and C(<deployment id>.json).
+      - The files are replaced atomically and only when their content changes (the report holds no generation time,
+        so writing the report of a finished deployment again reports no change). They are created with mode C(0600), since
+        hook log tails may hold secrets; a missing directory is created with mode C(0700).
+      - The report links the deployment's rollback (or the deployment it rolls back) as C(<id>.html) in the same
+        directory; write the linked deployment's report there too to follow the link.
+    type: dict
+    suboptions:
+      path:
+        description:
+          - The directory to write the report into, on the host the module runs on (the controller). C(~) is expanded.
+        type: path
+        required: true
+      format:
+        description:
+          - Which files to write.
+        type: list
+        elements: str
+        choices: [html, json]
+        default: [html, json]
 notes:
   - The AWS options (O(region), O(endpoint_url), O(access_key), ...) are used only for a DynamoDB ledger and O(publish_metrics).
     The DynamoDB table needs C(dynamodb:GetItem), C(dynamodb:Query) and C(dynamodb:BatchGetItem).
@@ -108,6 +133,9 @@ notes:
     deployments apart.
 seealso:
   - module: rollout.codedeploy.revision
+  - name: The deployment report
+    description: What the report shows, and its JSON shape (docs/report.md in the collection).
+    link: https://github.com/rollout/codedeploy/blob/main/docs/report.md
 extends_documentation_fragment:
   - rollout.codedeploy.attributes
   - amazon.aws.common.modules
@@ -145,6 +173,18 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: figures
 
+- name: Write the HTML and JSON report of a past deployment
+  rollout.codedeploy.deployment_info:
+    deployment_id: d-4K2ZQ7B1M
+    report:
+      path: /var/www/deployments
+  delegate_to: localhost
+  register: reported
+
+- name: Say where it is
+  ansible.builtin.debug:
+    msg: "open {{ reported.report.html }}"
+
 - name: Deployments still running anywhere, from the team's DynamoDB ledger
   rollout.codedeploy.deployment_info:
     ledger: dynamodb://codedeploy-ledger
@@ -160,6 +200,26 @@ ledger:
   returned: always
   type: str
   sample: /home/deploy/.ansible/codedeploy/ledger.sqlite3
+report:
+  description:
+    - Only with O(report), the files of the report, by format (C(html), C(json)), and which of them changed
+      (in check mode, which of them would change).
+  returned: when O(report) is given
+  type: dict
+  contains:
+    html:
+      description: The HTML report's path.
+      type: str
+      sample: /var/www/deployments/d-4K2ZQ7B1M.html
+    json:
+      description: The JSON report's path.
+      type: str
+      sample: /var/www/deployments/d-4K2ZQ7B1M.json
+    changed:
+      description: The formats whose file was written (or would be, in check mode) because its content changed.
+      type: list
+      elements: str
+      sample: [html, json]
 deployments:
   description:
     - With O(deployment_id), a list of that one deployment, with RV(deployments[].instances).
@@ -440,6 +500,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger a
 from ansible_collections.rollout.codedeploy.plugins.module_utils import metrics
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws_errors import BotoCoreError, ClientError
 from ansible_collections.rollout.codedeploy.plugins.module_utils.redaction import redact_revision
+from ansible_collections.rollout.codedeploy.plugins.module_utils import report as reports
 
 
 def aws_settings(module):
@@ -464,7 +525,10 @@ def read(module, location):
         return [], ([] if params["summary"] is not None else None)
     with ledger:
         if params["deployment_id"]:
-            return [ledger.get_deployment(params["deployment_id"], include_instances=True)], None
+            found = ledger.get_deployment(params["deployment_id"], include_instances=True)
+            if params["report"]:
+                found["_related"] = related(ledger, found)
+            return [found], None
         listed = ledger.list_deployments(params["application"], params["deployment_group"], params["statuses"], params["limit"])
         if params["summary"] is None:
             return listed, None
@@ -484,6 +548,30 @@ def publish(module, data):
                              % module.params["namespace"])
 
 
+def related(ledger, deployment):
+    """The deployments linked to ``deployment`` by its rollback_info (without instances), for the report."""
+    links = deployment.get("rollback_info") or {}
+    found = []
+    for key in ("rollback_deployment_id", "rollback_triggering_deployment_id"):
+        if links.get(key):
+            try:
+                found.append(ledger.get_deployment(links[key], include_instances=False))
+            except ledger_api.LedgerError:
+                found.append({"deployment_id": links[key], "status": None, "description": "not in this ledger"})
+    return found
+
+
+def write_report(module, deployment, linked):
+    """Write the report of ``deployment``; return (the ``report`` result, whether a file changed)."""
+    options = module.params["report"]
+    try:
+        paths, changed = reports.write_report(reports.report_data(deployment, linked), options["path"], options["format"],
+                                              check=module.check_mode)
+    except reports.ReportError as exc:
+        module.fail_json(msg="cannot write the report of %s: %s" % (deployment["deployment_id"], exc.message))
+    return dict(paths, changed=changed), bool(changed)
+
+
 def main():
     argument_spec = dict(
         deployment_id=dict(type="str"),
@@ -495,13 +583,17 @@ def main():
         summary=dict(type="dict", options=dict(last=dict(type="int", default=20))),
         publish_metrics=dict(type="bool", default=False),
         namespace=dict(type="str", default=metrics.DEFAULT_NAMESPACE),
+        report=dict(type="dict", options=dict(
+            path=dict(type="path", required=True),
+            format=dict(type="list", elements="str", choices=list(reports.FORMATS), default=list(reports.FORMATS)),
+        )),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
         check_boto3=False,  # a SQLite ledger needs no boto3; the DynamoDB backend says when it is missing
         mutually_exclusive=[("deployment_id", "application"), ("deployment_id", "deployment_group"), ("deployment_id", "statuses")],
-        required_by={"deployment_group": "application", "summary": ("application", "deployment_group")},
+        required_by={"deployment_group": "application", "summary": ("application", "deployment_group"), "report": "deployment_id"},
     )
     if module.params["limit"] < 0:
         module.fail_json(msg="limit must be 0 (all) or more, got %d" % module.params["limit"])
@@ -529,6 +621,10 @@ def main():
         result["namespace"] = module.params["namespace"]
         publish(module, result["metrics"])
         result["changed"] = bool(result["metrics"])
+    if module.params["report"]:
+        linked = deployments[0].pop("_related")
+        result["report"], wrote = write_report(module, deployments[0], linked)
+        result["changed"] = result["changed"] or wrote
     module.exit_json(**result)
 
 
