@@ -10,7 +10,8 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger a
 from ansible_collections.rollout.codedeploy.plugins.module_utils import metrics
 
 from test_deploy import deploy, fleet, inventory, revision
-from test_deployment_info import REVISION, history, local, location, run_info, writer  # noqa: F401  (fixtures)
+# The fixtures of test_deployment_info are used by name.
+from test_deployment_info import REVISION, history, local, location, run_info, writer  # noqa: F401  # pylint: disable=unused-import
 
 pytestmark = [pytest.mark.aws]
 

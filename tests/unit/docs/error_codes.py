@@ -126,11 +126,14 @@ def plugin_error_codes():
     codes = {}
     for path, tree in trees.items():
         here, _tuples = _constants({path: tree})
-
-        def strings(name, here=here):
-            return here.get(name) or everywhere.get(name, ())
-
-        for code in _codes_in(tree, strings, tuples, positions):
+        for code in _codes_in(tree, _lookup(here, everywhere), tuples, positions):
             if CODE_SHAPE.match(code):
                 codes.setdefault(code, []).append(os.path.relpath(path, REPO))
     return codes
+
+
+def _lookup(here, everywhere):
+    """A name's string constants: the file's own first, else the ones defined anywhere."""
+    def strings(name):
+        return here.get(name) or everywhere.get(name, ())
+    return strings
