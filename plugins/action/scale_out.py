@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
@@ -40,6 +42,10 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=exc.message)
         except ValueError as exc:
             result.update(failed=True, msg=str(exc), error_code="INVALID_INPUT")
+        except Exception as exc:  # pylint: disable=broad-except  # a bug: say so plainly, keep the traceback for -vvv
+            result.update(failed=True, error_code="INTERNAL_ERROR", exception=traceback.format_exc(),
+                          msg="%s stopped on an internal error (%r). Rerun with -vvv for the details and report them; the lifecycle "
+                              "action, if any, gets the hook's default result once its heartbeat timeout passes" % (ACTION, exc))
         return result
 
     # ------------------------------------------------------------------ planned

@@ -17,6 +17,7 @@ from world import paths
 from test_deploy import last_deployment, registered, revision, serving
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+from ansible_collections.rollout.codedeploy.plugins.module_utils import lifecycle_hooks
 
 pytestmark = [pytest.mark.fleet, pytest.mark.aws]
 
@@ -30,6 +31,7 @@ def _setup(world, aws, tmp_path, failing_spare=False):
     arn = aws.target_group("web-tg")
     aws.autoscaling_group(ASG, 2, tags={"Role": "web"}, target_group_arns=[arn])
     world.bind_autoscaling_group(aws, ASG)
+    _install_hook(aws)
     inv = world.codedeploy_inventory(str(tmp_path / "web.codedeploy.yml"), {"web": {"production": {
         "autoscaling_groups": [ASG], "load_balancer": {"target_groups": ["web-tg"]}, "file_exists_behavior": "OVERWRITE"}}})
     ledger_path = str(tmp_path / "ledger.sqlite3")
@@ -38,6 +40,11 @@ def _setup(world, aws, tmp_path, failing_spare=False):
     world.ansible_playbook(os.path.join(PLAYBOOKS, "deploy.yml"), inv,
                            extra_vars={"deployment_group": "web_production", "revision": v1, "codedeploy_ledger": ledger_path})
     return inv, ledger_path, arn
+
+
+def _install_hook(aws):
+    """The group's launch hook, as rollout.codedeploy.lifecycle_hook installs it (that module has its own test below)."""
+    aws.autoscaling.put_lifecycle_hook(AutoScalingGroupName=ASG, **lifecycle_hooks.desired_hook("web_production"))
 
 
 def _launch(world, aws):
@@ -150,6 +157,7 @@ def test_an_instance_launched_during_a_deployment_gets_its_revision_once_it_ends
 def test_a_group_never_deployed_lets_the_instance_continue(world, aws, fleet_hosts, tmp_path):
     aws.autoscaling_group(ASG, 1, tags={"Role": "web"})
     world.bind_autoscaling_group(aws, ASG)
+    _install_hook(aws)
     inv = world.codedeploy_inventory(str(tmp_path / "web.codedeploy.yml"), {"web": {"production": {"autoscaling_groups": [ASG]}}})
     instance = aws.asg_instances(ASG)[0]
     result = _scale_out(world, inv, str(tmp_path / "ledger.sqlite3"), deployment_group="web_production", instance_id=instance,

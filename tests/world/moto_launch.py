@@ -144,8 +144,7 @@ COMPLETIONS = os.path.join("lifecycle", "completions.jsonl")
 
 def install_lifecycle(state_dir):
     """Patch moto's Auto Scaling responses in this process (see the module docstring)."""
-    from moto.autoscaling import models, responses  # pylint: disable=import-outside-toplevel
-    from moto.core.responses import EmptyResult  # pylint: disable=import-outside-toplevel
+    from moto.autoscaling import exceptions, models, responses  # pylint: disable=import-outside-toplevel
 
     response_class = responses.AutoScalingResponse
     for name in ("put_lifecycle_hook", "_get_param", "autoscaling_backend"):
@@ -187,7 +186,7 @@ def install_lifecycle(state_dir):
     def complete_lifecycle_action(self):
         found, error = _waiting(self)
         if error:
-            return 400, {}, _validation_error(error)
+            raise exceptions.ValidationError(error)
         hook, instance_id = found
         result = self._get_param("LifecycleActionResult")
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -196,13 +195,13 @@ def install_lifecycle(state_dir):
                                      "result": result, "token": self._get_param("LifecycleActionToken")}) + "\n")
         if result == "ABANDON":
             self.autoscaling_backend.terminate_instance(instance_id, should_decrement=False)
-        return EmptyResult()
+        return 200, {}, _empty_answer("CompleteLifecycleAction")
 
     def record_lifecycle_action_heartbeat(self):
         _found, error = _waiting(self)
         if error:
-            return 400, {}, _validation_error(error)
-        return EmptyResult()
+            raise exceptions.ValidationError(error)
+        return 200, {}, _empty_answer("RecordLifecycleActionHeartbeat")
 
     response_class.put_lifecycle_hook = put_lifecycle_hook
     response_class.complete_lifecycle_action = complete_lifecycle_action
@@ -215,9 +214,9 @@ def lifecycle_token(instance_id):
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "rollout-lifecycle:%s" % instance_id))
 
 
-def _validation_error(message):
-    return ('<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
-            '<Code>ValidationError</Code><Message>%s</Message></Error><RequestId>0</RequestId></ErrorResponse>' % message)
+def _empty_answer(action):
+    return ('<{0}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><{0}Result/><ResponseMetadata><RequestId>0'
+            '</RequestId></ResponseMetadata></{0}Response>').format(action)
 
 
 def main():
