@@ -135,6 +135,8 @@ class ActionModule(ActionBase):
 def _lifecycle(params):
     """The lifecycle fields from the message and the explicit options (the options win)."""
     fields = hooks.parse_message(params["lifecycle_message"]) if params.get("lifecycle_message") not in (None, "", {}) else {}
+    if params.get("notification_metadata") and not fields.get("deployment_group"):
+        fields["deployment_group"] = hooks.deployment_group_of(params["notification_metadata"])
     for option, key in (("lifecycle_hook_name", "hook_name"), ("lifecycle_action_token", "token"), ("autoscaling_group", "auto_scaling_group")):
         if params.get(option):
             fields[key] = params[option]

@@ -59,6 +59,11 @@ options:
         It gives the instance, the Auto Scaling group, the hook, the token and the deployment group. Auto Scaling's test
         notification is recognised and nothing is done.
     type: raw
+  notification_metadata:
+    description:
+      - The hook's C(NotificationMetadata) from the lifecycle message (JSON text written by M(rollout.codedeploy.lifecycle_hook));
+        it names the deployment group when O(deployment_group) is not given. The playbook sets it from C(lifecycle_notification_metadata).
+    type: str
   lifecycle_hook_name:
     description: The launch lifecycle hook whose action is completed; without it (and without O(lifecycle_message)) nothing is completed.
     type: str
