@@ -10,10 +10,10 @@ module: lifecycle_hook
 short_description: Install or remove a deployment group's launch lifecycle hook on its Auto Scaling groups
 version_added: 0.3.0
 description:
-  - CodeDeploy's scale-out support: with a launch lifecycle hook on a deployment group's Auto Scaling groups, every new instance
+  - CodeDeploy's scale-out support. With a launch lifecycle hook on a deployment group's Auto Scaling groups, every new instance
     waits in C(Pending:Wait) until the group's last successful revision is deployed to it by the playbook
     C(rollout.codedeploy.scale_out) (run by the Event-Driven Ansible rulebook C(extensions/eda/rulebooks/scale_out.yml), by AWX, or by
-    hand), which then completes the lifecycle action with V(CONTINUE) (deployed) or V(ABANDON) (failed: Auto Scaling terminates the
+    hand), which then completes the lifecycle action with V(CONTINUE) (deployed) or V(ABANDON) (failed, and Auto Scaling terminates the
     instance). See the collection's docs/scale-out.md.
   - The hook (transition C(autoscaling:EC2_INSTANCE_LAUNCHING)) is named C(rollout-codedeploy-<deployment group>), so several
     deployment groups on one Auto Scaling group each have their own hook, and its C(NotificationMetadata) names the deployment group

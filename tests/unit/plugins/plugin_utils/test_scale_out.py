@@ -167,8 +167,8 @@ def test_instances_must_be_hosts_of_the_group_and_ids_must_look_like_ids():
 
 def test_lifecycle_results_continue_on_success_and_abandon_otherwise():
     plan = {"deploy": True, "current": []}
-    deployment = {"deployment_id": "d-AAAAAAAAA", "instances": [{"instance_id": "i-1", "status": "Succeeded"},
-                                                                 {"instance_id": "i-2", "status": "Failed"}]}
+    rows = [{"instance_id": "i-1", "status": "Succeeded"}, {"instance_id": "i-2", "status": "Failed"}]
+    deployment = {"deployment_id": "d-AAAAAAAAA", "instances": rows}
     results = scale.lifecycle_results(["i-1", "i-2"], plan, deployment)
     assert results["i-1"][0] == "CONTINUE" and results["i-2"] == ("ABANDON", "deployment d-AAAAAAAAA is Failed on it")
     assert scale.lifecycle_results(["i-1"], plan)["i-1"][0] == "ABANDON"
