@@ -59,14 +59,17 @@ class ActionModule(ActionBase):
         groups = task_vars.get("groups") or {}
         plugin_groups = task_vars.get("codedeploy_deployment_groups") or {}
         hostvars = task_vars.get("hostvars") or {}
-        name = contract.deployment_group(params.get("deployment_group") or lifecycle.get("deployment_group"), groups, plugin_groups)
-        ids = scale.instance_ids(params.get("instance_id") or lifecycle.get("instance_id"), params.get("instance_ids"))
-        if lifecycle.get("token") and len(ids) > 1:
-            raise scale.ScaleOutError("lifecycle_action_token is for one instance, but %d were given (%s): leave the token out to "
-                                      "complete each action by instance id" % (len(ids), ", ".join(ids)), "lifecycle_action_token")
-        base = {"changed": False, "deploy": False, "skip": False, "deployment_group": name, "lifecycle": lifecycle,
-                "instances": {i: None for i in ids}, "refused": None}
+        base = {"changed": False, "deploy": False, "skip": False, "deployment_group": None, "lifecycle": lifecycle,
+                "instances": {i: None for i in (params.get("instance_id") or lifecycle.get("instance_id"),) if i}, "refused": None,
+                "aws": aws_access.public_settings(aws_access.settings_from(contract.aws_settings(params)))}
         try:
+            name = contract.deployment_group(params.get("deployment_group") or lifecycle.get("deployment_group"), groups, plugin_groups)
+            base["deployment_group"] = name
+            ids = scale.instance_ids(params.get("instance_id") or lifecycle.get("instance_id"), params.get("instance_ids"))
+            base["instances"] = {i: None for i in ids}
+            if lifecycle.get("token") and len(ids) > 1:
+                raise scale.ScaleOutError("lifecycle_action_token is for one instance, but %d were given (%s): leave the token out to "
+                                          "complete each action by instance id" % (len(ids), ", ".join(ids)), "lifecycle_action_token")
             hosts, settings = group_hosts(name, groups, hostvars, plugin_groups)
             if (settings.get("deployment_style") or {}).get("type") == "BLUE_GREEN":
                 raise scale.ScaleOutError("deployment group %s is BLUE_GREEN: its new fleet is deployed by a blue/green deployment, "
@@ -135,7 +138,7 @@ class ActionModule(ActionBase):
 def _lifecycle(params):
     """The lifecycle fields from the message and the explicit options (the options win)."""
     fields = hooks.parse_message(params["lifecycle_message"]) if params.get("lifecycle_message") not in (None, "", {}) else {}
-    if params.get("notification_metadata") and not fields.get("deployment_group"):
+    if params.get("notification_metadata") not in (None, "", {}) and not fields.get("deployment_group"):
         fields["deployment_group"] = hooks.deployment_group_of(params["notification_metadata"])
     for option, key in (("lifecycle_hook_name", "hook_name"), ("lifecycle_action_token", "token"), ("autoscaling_group", "auto_scaling_group")):
         if params.get(option):

@@ -63,7 +63,8 @@ options:
     description:
       - The hook's C(NotificationMetadata) from the lifecycle message (JSON text written by M(rollout.codedeploy.lifecycle_hook));
         it names the deployment group when O(deployment_group) is not given. The playbook sets it from C(lifecycle_notification_metadata).
-    type: str
+      - A mapping is accepted too (ansible-rulebook turns JSON text it renders into a mapping).
+    type: raw
   lifecycle_hook_name:
     description: The launch lifecycle hook whose action is completed; without it (and without O(lifecycle_message)) nothing is completed.
     type: str

@@ -77,6 +77,8 @@ def test_the_test_notification_and_other_transitions_are_told_apart_and_junk_is_
     assert hooks.parse_message(TEST_NOTIFICATION)["kind"] == "test"
     assert hooks.parse_message(TERMINATING)["kind"] == "other"
     assert hooks.parse_message(dict(LAUNCH, NotificationMetadata="not json"))["deployment_group"] is None
+    # ansible-rulebook hands JSON text it renders on as a mapping.
+    assert hooks.deployment_group_of(json.loads(hooks.metadata("web_production"))) == "web_production"
     with pytest.raises(hooks.HookError, match="no LifecycleTransition"):
         hooks.parse_message({"hello": 1})
     with pytest.raises(hooks.HookError, match="not JSON"):
@@ -196,7 +198,7 @@ def _matches(condition, event):
 def _playbook_inputs():
     """The extra vars the scale-out playbook reads (``<name> | default(omit)``)."""
     with open(PLAYBOOK, encoding="utf-8") as handle:
-        return set(re.findall(r"\{\{ (\w+) \| default\(omit\) \}\}", handle.read()))
+        return set(re.findall(r"\{\{ (\w+) \| default\(omit(?:, true)?\) \}\}", handle.read()))
 
 
 @pytest.mark.parametrize("body, rule_index", [(LAUNCH, 0), (EVENTBRIDGE, 1)], ids=["sqs", "eventbridge"])
