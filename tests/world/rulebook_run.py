@@ -72,7 +72,8 @@ def main(name):
     env = world.env({"ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([paths.COLLECTIONS_ROOT, STANDIN])})
     started = time.monotonic()
     with open(os.path.join(tmp, "rulebook.log"), "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([rulebook_bin, "--rulebook", os.path.join(paths.REPO, "extensions", "eda", "rulebooks", "scale_out.yml"),  # pylint: disable=consider-using-with
+        rulebook = os.path.join(paths.REPO, "extensions", "eda", "rulebooks", "scale_out.yml")
+        proc = subprocess.Popen([rulebook_bin, "--rulebook", rulebook,  # pylint: disable=consider-using-with
                                  "-i", inv, "--vars", variables, "--print-events"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
         try:
             while not world.moto.lifecycle_completions() and proc.poll() is None and time.monotonic() - started < 300:
@@ -83,7 +84,8 @@ def main(name):
     print("completions after %.1f s: %s" % (time.monotonic() - started, world.moto.lifecycle_completions()))
     print("%s (%s) serves: %s" % (new, host.name, world.fleet.ssh(
         host, "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/').read().decode())\"", check=False).strip()))
-    print("deployments: %s" % [(d["deployment_id"], d["creator"], d["status"]) for d in ledgers.open_ledger(ledger).list_deployments(limit=0)])
+    listed = ledgers.open_ledger(ledger).list_deployments(limit=0)
+    print("deployments: %s" % [(d["deployment_id"], d["creator"], d["status"]) for d in listed])
     print("log: %s" % os.path.join(tmp, "rulebook.log"))
 
 
