@@ -100,6 +100,9 @@ options:
   profile:
     description: The AWS profile; otherwise boto3's usual sources.
     type: str
+extends_documentation_fragment:
+  - rollout.codedeploy.attributes
+  - rollout.codedeploy.attributes.action
 """
 
 EXAMPLES = r"""
