@@ -150,9 +150,8 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _owner(task_vars):
-        """The controller process (not this worker) and its host, plus the AWX job when run from AWX."""
-        task_vars = task_vars or {}
-        return ledgers.controller_owner(task_vars.get("awx_job_id") or task_vars.get("tower_job_id"))
+        """The controller process (not this worker) and its host, plus the AWX job and who launched it when run from AWX."""
+        return ledgers.controller_owner(**ledgers.awx_job(task_vars))
 
 
 def reported_results(plan, task_vars):

@@ -124,7 +124,7 @@ options:
   hostnames:
     description:
       - The host name of an EC2 instance, as a list of preferences; the first one that gives a
-        value wins, as in M(amazon.aws.aws_ec2).
+        value wins, as in the inventory plugin P(amazon.aws.aws_ec2#inventory).
       - A preference is a C(describe-instances) filter name such as V(instance-id),
         V(private-ip-address), V(ip-address), V(dns-name) or V(private-dns-name); V(tag:Name) (the
         value of a tag), V(tag:Name=Value) (C(Name_Value) when the tag has that value) or
@@ -248,6 +248,7 @@ EC2_PAGE_SIZE = 1000  # the most DescribeInstances returns per call
 AUTOSCALING_PAGE_SIZE = 100  # the most DescribeAutoScalingGroups returns per call
 INSTANCE_IDS_PER_CALL = 199  # EC2 takes 200 filter values per call; one is the state filter
 CACHE_FORMAT = 1
+
 
 class InventoryModule(AWSInventoryBase):
     """Deployment groups of an inventory source file -> inventory groups of selected instances."""

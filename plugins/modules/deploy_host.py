@@ -24,7 +24,7 @@ description:
     M(rollout.codedeploy.lifecycle) would record them, V(Skipped) with error code V(Success).
   - One deployment at a time per host. The host's first lifecycle run takes the host lock, the runs in between keep it
     across the controller's load-balancer steps, and the host's last run with work on the host (or a failure) releases it.
-  - Runs as an action plugin; it is the task the playbook M(rollout.codedeploy.deploy) runs on each host.
+  - Runs as an action plugin; it is the task the playbook C(rollout.codedeploy.deploy) runs on each host.
 author:
   - rollout.codedeploy maintainers (@rollout)
 attributes:

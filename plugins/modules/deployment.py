@@ -10,7 +10,7 @@ module: deployment
 short_description: Start, check and settle a CodeDeploy deployment on the controller
 version_added: 0.1.0
 description:
-  - The controller's part of an in-place deployment, as run by the playbook M(rollout.codedeploy.deploy).
+  - The controller's part of an in-place deployment, as run by the playbook C(rollout.codedeploy.deploy).
   - With O(state=started) it fetches the revision once into the controller's cache (by sha256), validates its
     appspec before any host is touched, opens the deployment in the ledger (one active deployment per group),
     orders the hosts (unhealthy first) and plans the batches from the deployment configuration, checks the

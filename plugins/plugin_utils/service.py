@@ -25,13 +25,15 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import revision
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms, watch_alarms
 from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import public_settings
 from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import DEFAULT_LEASE_SECONDS, TERMINAL_STATUSES
-from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError
+from ansible_collections.rollout.codedeploy.plugins.module_utils.ledger import LedgerError, stop_hint_owner, utc_now
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import green_copy, heartbeat, reroute
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import strategy as strategies
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils.plan import Plan, empty
 
 #: Seconds between two looks at the ledger while a deployment waits in status Ready.
 READY_POLL = 2
+#: The swap record's state while a TERMINATE deployment waits to terminate its blue fleet (a continue ends the wait).
+TERMINATION_WAIT = "termination_wait"
 #: The error code of a deployment whose ready wait ran out (STOP_DEPLOYMENT): CodeDeploy stops it.
 READY_TIMEOUT_CODE = "TIMEOUT"
 
@@ -445,14 +447,24 @@ class DeploymentService(object):
         if ready:
             return self.request_continue(ready[0]["deployment_id"], requested_by)
         active = self.ledger.list_deployments(application, group, statuses=["Created", "Queued", "InProgress", "Baking"], limit=1)
+        if active and (active[0].get("swap") or {}).get("state") == TERMINATION_WAIT:
+            return self.request_continue(active[0]["deployment_id"], requested_by)
         now = "its deployment %s is %s" % (active[0]["deployment_id"], active[0]["status"]) if active else "it has no active deployment"
-        raise ServiceError("deployment group %s (%s/%s) has no deployment waiting in status Ready: %s. Only a blue/green deployment "
-                           "whose green fleet is installed and waits for a continue (deployment_ready_option STOP_DEPLOYMENT) can be "
-                           "continued" % (inventory_group, application, group, now), "DEPLOYMENT_IS_NOT_READY")
+        raise ServiceError("deployment group %s (%s/%s) has no deployment waiting in status Ready or in its termination wait: %s. Only "
+                           "a blue/green deployment whose green fleet is installed and waits for a continue (deployment_ready_option "
+                           "STOP_DEPLOYMENT), or one that waits to terminate its blue fleet (TERMINATE), can be continued"
+                           % (inventory_group, application, group, now), "DEPLOYMENT_IS_NOT_READY")
 
     def request_continue(self, deployment_id, requested_by=None):
-        """Let a deployment that waits in status Ready reroute its traffic (from another process: the continue playbook)."""
+        """Let a deployment that waits in status Ready reroute its traffic, or one in its termination wait terminate the blue
+        fleet now (from another process: the continue playbook)."""
         current = self.ledger.get_deployment(deployment_id, include_instances=False)
+        if current["status"] == "InProgress" and (current.get("swap") or {}).get("state") == TERMINATION_WAIT:
+            self.ledger.update_swap(deployment_id, {"termination_continue": {"requested_at": utc_now(),
+                                                                             "requested_by": stop_hint_owner(requested_by)}})
+            return {"changed": True, "deployment_id": deployment_id, "status": "InProgress",
+                    "msg": "asked %s to end its termination wait: its controller terminates the blue fleet within a few seconds"
+                           % deployment_id}
         if current["status"] != "Ready":
             raise ServiceError(continue_refusal(deployment_id, current["status"]), "DEPLOYMENT_IS_NOT_READY")
         try:
@@ -573,6 +585,12 @@ class DeploymentService(object):
         blue_failed = [i for i in blue if i["status"] != "Succeeded"]
         if green_ok and not blue_failed:
             done = self._after_reroute(plan, blue)
+            if done.get("stopped"):
+                self.ledger.update_status(plan.deployment_id, "Stopped", "MANUAL_STOP", "%s after the reroute; the blue hosts were not "
+                                          "terminated" % done["stopped"])
+                back = self._traffic_rollback(plan, self.ledger.get_deployment(plan.deployment_id, include_instances=True),
+                                              event="DEPLOYMENT_STOP_ON_REQUEST")
+                return dict(back, msg="%s. %s" % (done["msg"], back["msg"]))
             if done.get("error_code"):
                 self.ledger.update_status(plan.deployment_id, "Failed", done["error_code"], done["msg"])
             else:
@@ -605,7 +623,13 @@ class DeploymentService(object):
                     "msg": "Traffic rerouted to the green hosts; the blue hosts %s are out of the load balancers and left running "
                            "(KEEP_ALIVE)" % (names or "(none)")}
         wait = int(setting.get("termination_wait_time_in_minutes") or 0) * 60
-        self._wait(plan, wait)
+        ended = self._termination_wait(plan, wait)
+        if ended.get("stopped"):
+            for instance in blue:
+                self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"], blue_fleet="kept (stopped)")
+            return {"phase": "rerouted", "action": "TERMINATE", "blue": ids, "terminated": [], "stopped": ended["stopped"],
+                    "msg": "Traffic rerouted to the green hosts; the deployment was stopped during the termination wait (%s), so the "
+                           "blue hosts %s were not terminated" % (ended["stopped"], names)}
         from ansible_collections.rollout.codedeploy.plugins.module_utils.aws import AwsError
         try:
             states = green_copy.terminate_blue(self.aws, self.ledger, plan, ids)  # a copied green fleet: the original ASG goes first
@@ -617,17 +641,41 @@ class DeploymentService(object):
                         wait // 60, exc.message)}
         for instance in blue:
             self.ledger.set_instance(plan.deployment_id, instance["instance_id"], instance["status"], blue_fleet="terminated")
+        after = "after %d min" % (wait // 60)
+        if ended.get("continued"):
+            after = "when %s ended the termination wait after %s" % (ended["continued"], _duration(int(ended["waited"])))
         return {"phase": "rerouted", "action": "TERMINATE", "blue": ids, "terminated": sorted(states or ids),
-                "msg": "Traffic rerouted to the green hosts; the blue hosts %s were terminated after %d min (TERMINATE)" % (names, wait // 60)}
+                "msg": "Traffic rerouted to the green hosts; the blue hosts %s were terminated %s (TERMINATE)" % (names, after)}
 
-    def _wait(self, plan, seconds):
-        """Sleep ``seconds`` in steps, renewing the lease, so the group stays this deployment's while it waits."""
-        step = max(1, min(60, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
-        left = int(seconds)
-        while left > 0:
-            self._sleep(min(step, left))
-            left -= step
+    def _termination_wait(self, plan, seconds):
+        """The termination wait of a TERMINATE blue/green deployment, renewing the lease: {} when it ran out, ``continued`` (who)
+        and ``waited`` when a continue ended it early (CodeDeploy's continue-deployment for the termination wait), ``stopped`` (why)
+        on a stop request. The swap record says ``termination_wait`` meanwhile, which is what lets ``continue`` find it."""
+        if seconds <= 0:
+            return {}
+        started = self._clock()
+        deadline = started + int(seconds)
+        self.ledger.update_swap(plan.deployment_id, {"state": TERMINATION_WAIT, "termination_wait_seconds": int(seconds),
+                                                     "termination_wait_started": utc_now()})
+        poll = max(1, min(READY_POLL, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
+        ended = {}
+        while True:
+            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+            asked = (current.get("swap") or {}).get("termination_continue")
+            if asked:
+                ended = {"continued": asked.get("requested_by") or "a continue request", "waited": self._clock() - started}
+                break
+            if current.get("stop_request"):
+                by = current["stop_request"].get("requested_by")
+                ended = {"stopped": "stop requested%s" % (" by %s" % by if by else "")}
+                break
+            left = deadline - self._clock()
+            if left <= 0:
+                break
+            self._sleep(min(poll, left))
             self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
+        self.ledger.update_swap(plan.deployment_id, {"state": "rerouted"})
+        return ended
 
     def _traffic_rollback(self, plan, deployment, event=None):
         """Put the traffic back to blue after a blue/green deployment failed or stopped (settled first, so that the moves are a

@@ -55,7 +55,8 @@ BUCKET = "rollout-iam-revisions"
 PREFIX = "web/"
 VALUES = {"REGION": REGION, "ACCOUNT_ID": ACCOUNT, "REVISION_BUCKET": BUCKET, "REVISION_PREFIX": PREFIX,
           "TARGET_GROUP_NAME": "web-tg", "CLASSIC_ELB_NAME": "web-clb", "ALARM_NAME": "web-5xx", "TOPIC_NAME": "deploys",
-          "EVENT_BUS_NAME": "deploys", "LEDGER_TABLE": "rollout-ledger*", "LOAD_BALANCER": "shift-alb"}
+          "EVENT_BUS_NAME": "deploys", "LEDGER_TABLE": "rollout-ledger*", "LOAD_BALANCER": "shift-alb",
+          "METRICS_NAMESPACE": "Rollout/CodeDeploy"}
 #: Called by the code but not needed for it to work: without it a message gives fewer details.
 OPTIONAL = frozenset(["elasticloadbalancing:DescribeTargetGroupAttributes"])
 #: Never called as such, but S3 needs it to answer 404 instead of 403 for a missing key (moto does not model that).
@@ -512,6 +513,30 @@ def test_s3_statements_are_scoped_to_the_revision_prefix(scene):
     with pytest.raises(service.ServiceError) as refused:
         service.fetch_revision("s3://%s/other/app.tgz" % BUCKET, aws_access.AwsAccess(settings), cache=str(scene["state"] / "cache-other"))
     assert DENIED.search(refused.value.message), refused.value.message
+
+
+def run_metrics(scene, settings):
+    """What deployment_info does with publish_metrics: a group's summary put to CloudWatch (an ansible-playbook run)."""
+    ledger_path = scene["state"] / "metrics-ledger.sqlite3"
+    if not ledger_path.exists():
+        book = open_ledger(str(ledger_path))
+        created = book.create_deployment("web", "production", "dg-1", REVISION_DEPLOYMENT, None, [{"instance_id": "i-1"}], owner="iam-test")
+        book.update_status(created["deployment_id"], "Succeeded")
+    playbook = scene["state"] / "metrics.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{"rollout.codedeploy.deployment_info": {
+        "application": "web", "deployment_group": "production", "summary": {"last": 5}, "publish_metrics": True,
+        "ledger": str(ledger_path), "region": REGION, "endpoint_url": settings["endpoint_url"]}}]}]))
+    proc = ansible(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
+                    str(playbook)], settings)
+    if proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+
+
+def test_the_metrics_policy_publishes_and_is_needed(scene):
+    run_metrics(scene, scene["moto"].user(policy_file("metrics")))
+    with pytest.raises(AssertionError) as refused:
+        run_metrics(scene, scene["moto"].user(policy_file("ledger-readonly")))  # a reader without the metrics statement
+    assert DENIED.search(str(refused.value)) and "cloudwatch:PutMetricData" in str(refused.value), str(refused.value)
 
 
 # ----------------------------------------------------------------------------------------------

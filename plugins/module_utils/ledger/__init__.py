@@ -256,13 +256,35 @@ def worker_parent_pid():
     return parent.pid if parent is not None and parent.pid else None
 
 
-def controller_owner(awx_job_id=None, parent_pid=None):
+#: The job variables AWX (awx_*) and Automation Controller/Tower (tower_*) pass as extra vars: the job and its launcher.
+AWX_JOB_VARIABLES = {"awx_job_id": ("awx_job_id", "tower_job_id"), "awx_user": ("awx_user_name", "tower_user_name")}
+OWNER_PATTERN = re.compile(r"^(?P<controller>.*?)(?:, AWX job (?P<awx_job_id>\S+?)(?: launched by (?P<awx_user>.+))?)?$")
+PROCESS_PATTERN = re.compile(r"^(?P<program>\S+) pid (?P<pid>\d+) on (?P<host>\S+) \(user (?P<user>[^)]*)\)$|"
+                             r"^(?P<user2>[^@ ]+)@(?P<host2>\S+) pid (?P<pid2>\d+)$")
+
+
+def awx_job(variables):
+    """The AWX job that runs this play and the user who launched it, from the job variables AWX sets as extra vars.
+
+    Returns ``{"awx_job_id": ..., "awx_user": ...}`` (None where absent: outside AWX, or no user for a scheduled or
+    callback job); ``awx_*`` wins over the older ``tower_*`` names.  The keys are ``controller_owner``'s arguments.
+    """
+    variables = variables or {}
+    found = {}
+    for key, names in AWX_JOB_VARIABLES.items():
+        values = [variables.get(name) for name in names if variables.get(name) not in (None, "")]
+        found[key] = str(values[0]) if values else None
+    return found
+
+
+def controller_owner(awx_job_id=None, parent_pid=None, awx_user=None):
     """Who holds a deployment's lock: the controller process, not the short-lived worker running this code.
 
     In an Ansible worker (a multiprocessing child of ``ansible-playbook``) that is the parent:
     ``ansible-playbook pid N on host (user U)``; elsewhere ``user@host pid N`` of this process.
     ``awx_job_id`` (the ``awx_job_id`` or ``tower_job_id`` variable under AWX/Tower) adds
-    ``, AWX job J``.  ``parent_pid`` overrides the detected parent (for tests).
+    ``, AWX job J``, and ``awx_user`` (``awx_user_name``: who launched the job) `` launched by NAME``
+    (``awx_job`` reads both from the play's variables). ``parent_pid`` overrides the detected parent (for tests).
     """
     parent = parent_pid if parent_pid is not None else worker_parent_pid()
     host = socket.gethostname()
@@ -272,12 +294,32 @@ def controller_owner(awx_job_id=None, parent_pid=None):
         owner = "%s@%s pid %d" % (_user(), host, os.getpid())
     if awx_job_id not in (None, ""):
         owner += ", AWX job %s" % awx_job_id
+        if awx_user not in (None, ""):
+            owner += " launched by %s" % awx_user
     return owner
 
 
 def default_owner(awx_job_id=None):
     """Who runs this controller (the default owner of a deployment's lock and of stop requests); see ``controller_owner``."""
     return controller_owner(awx_job_id)
+
+
+def owner_actor(owner):
+    """The parts of an ``owner`` string (``controller_owner``'s format) as a mapping, or None for no owner.
+
+    ``controller`` (the whole process part), ``program``, ``pid``, ``host``, ``user`` (the OS user of the
+    controller), ``awx_job_id`` and ``awx_user`` (who launched the AWX job); a part the string does not
+    have is None (an owner written by other code keeps only ``controller``).
+    """
+    if not owner:
+        return None
+    found = OWNER_PATTERN.match(owner).groupdict()
+    process = PROCESS_PATTERN.match(found["controller"])
+    parts = process.groupdict() if process else {}
+    return {"controller": found["controller"], "program": parts.get("program"),
+            "pid": int(parts.get("pid") or parts.get("pid2")) if (parts.get("pid") or parts.get("pid2")) else None,
+            "host": parts.get("host") or parts.get("host2"), "user": parts.get("user") or parts.get("user2"),
+            "awx_job_id": found["awx_job_id"], "awx_user": found["awx_user"]}
 
 
 # ------------------------------------------------------------------------------------------ validation

@@ -154,6 +154,9 @@ def test_without_any_rule_still_refused():
     assert error.code == dc.INVALID_MINIMUM_HEALTHY_HOST_VALUE and "has no minimum_healthy_hosts" in error.message
 
 
+LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+
+
 def _group(config, style="BLUE_GREEN"):
     spec = {"ec2_tag_filters": [{"key": "Role", "value": "web"}], "deployment_config": config, "region": "us-east-1"}
     if style:
@@ -161,7 +164,7 @@ def _group(config, style="BLUE_GREEN"):
         # Weighted steps need a load balancer that carries a weight: a target group pair.
         spec["load_balancer"] = {"target_group_pair_info": {
             "target_groups": ["web-blue", "web-green"],
-            "prod_traffic_route": {"listener_arns": ["arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"]}}}
+            "prod_traffic_route": {"listener_arns": [LISTENER]}}}
     return normalize_applications({"web": {"deployment_groups": {"prod": spec}}}, CUSTOM)[0]
 
 

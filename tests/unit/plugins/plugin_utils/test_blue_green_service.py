@@ -97,7 +97,9 @@ class World:
         self.sleeps = []
 
     def service(self):
-        svc = DeploymentService(self.ledger, FakeAws(ec2=self.ec2), fetch=fake_fetch, sleep=self.sleeps.append, owner="tester")
+        # The clock moves only when the service sleeps.
+        svc = DeploymentService(self.ledger, FakeAws(ec2=self.ec2), fetch=fake_fetch, sleep=self.sleeps.append, owner="tester",
+                                clock=lambda: 1000.0 + sum(self.sleeps))
         svc.balancers = lambda plan, role=None: self.lb
         return svc
 
@@ -246,6 +248,42 @@ def test_terminate_waits_renewing_the_lease_then_terminates_blue():
     assert sum(world.sleeps) == 120 and world.ledger.renewals > renewals
     assert outcome["blue_green"]["terminated"] == ["i-b1", "i-b2"] and "terminated after 2 min" in outcome["msg"]
     assert {world.instances(plan)[h]["blue_fleet"] for h in ("blue-1", "blue-2")} == {"terminated"}
+
+
+def test_a_continue_ends_the_termination_wait_and_blue_is_terminated_at_once():
+    world = ReadyWorld()
+    plan = world.open(settings(action="TERMINATE", wait=60))
+    _rerouted(world, plan)
+    answers = []
+
+    def operator(count):
+        if count == 3:
+            assert world.ledger.deployments[plan.deployment_id]["swap"]["state"] == "termination_wait"
+            answers.append(world.service().request_continue(plan.deployment_id, requested_by="ops@laptop"))
+
+    world.on_sleep = operator
+    outcome = world.service().settle(plan)
+    assert answers[0]["changed"] and "end its termination wait" in answers[0]["msg"]
+    assert outcome["status"] == "Succeeded" and world.ec2.terminated == ["i-b1", "i-b2"]
+    assert sum(world.sleeps) == 6  # three 2 s polls, not 60 minutes
+    assert "terminated when ops@laptop ended the termination wait after 6 s" in outcome["msg"]
+    swap = world.ledger.deployments[plan.deployment_id]["swap"]
+    assert swap["state"] == "rerouted" and swap["termination_continue"]["requested_by"] == "ops@laptop"
+    with pytest.raises(ServiceError, match="already Succeeded"):
+        world.service().request_continue(plan.deployment_id)
+
+
+def test_a_stop_with_rollback_during_the_termination_wait_keeps_blue_and_puts_the_traffic_back():
+    world = ReadyWorld()
+    plan = world.open(settings(action="TERMINATE", wait=60), auto_rollback=False)
+    _rerouted(world, plan)
+    world.on_sleep = lambda count: count == 2 and world.ledger.request_stop(plan.deployment_id, rollback=True, requested_by="ops")
+    outcome = world.service().settle(plan)
+    assert outcome["status"] == "Stopped" and outcome["error"]["code"] == "MANUAL_STOP"
+    assert world.ec2.terminated == [] and world.lb.registered == {"i-b1", "i-b2"}
+    assert "were not terminated" in outcome["msg"] and "Rolled the traffic back" in outcome["msg"]
+    rollback = world.ledger.deployments[outcome["blue_green"]["rollback_deployment_id"]]
+    assert rollback["status"] == "Succeeded" and rollback["rollback_info"]["rollback_triggering_deployment_id"] == plan.deployment_id
 
 
 def test_a_termination_that_ec2_refuses_fails_the_deployment_and_says_so():
@@ -532,7 +570,8 @@ def test_a_continue_by_deployment_group_finds_the_deployment_that_waits_ready():
     world.ledger = ListingLedger()
     group_settings = settings(ready="STOP_DEPLOYMENT")
     plan = world.open(group_settings)
-    with pytest.raises(ServiceError, match="no deployment waiting in status Ready: its deployment %s is InProgress" % plan.deployment_id):
+    refusal = "no deployment waiting in status Ready or in its termination wait: its deployment %s is InProgress" % plan.deployment_id
+    with pytest.raises(ServiceError, match=refusal):
         world.service().request_continue_group(group_settings, "web_production")
     world.ledger.update_status(plan.deployment_id, "Ready")
     done = world.service().request_continue_group(group_settings, "web_production", "awx")

@@ -162,6 +162,14 @@ def test_an_alarm_or_a_stop_during_a_step_sends_the_traffic_back_and_blue_never_
     assert world.elbv2.history[-1] == (100, 0)
 
 
+def _noting(order, name, step, weights):
+    """``step`` (a load balancer's allow or block) that first notes (name, instance, the listener's weights) in ``order``."""
+    def noted(instance, **kwargs):
+        order.append((name, instance, weights()))
+        return step(instance, **kwargs)
+    return noted
+
+
 def test_after_the_reroute_a_rollback_moves_the_weights_back_before_green_leaves():
     world = ShiftWorld()
     plan = world.open(pair_settings(), traffic_interval_seconds=0, auto_rollback=True)
@@ -173,8 +181,8 @@ def test_after_the_reroute_a_rollback_moves_the_weights_back_before_green_leaves
     world.run(plan, "blue-2")
     world.lb.refuse = set()
     order = []
-    world.lb.allow = (lambda allow: lambda i, **kw: (order.append(("allow", i, world.elbv2.weights())), allow(i, **kw))[1])(world.lb.allow)
-    world.lb.block = (lambda block: lambda i, **kw: (order.append(("block", i, world.elbv2.weights())), block(i, **kw))[1])(world.lb.block)
+    world.lb.allow = _noting(order, "allow", world.lb.allow, world.elbv2.weights)
+    world.lb.block = _noting(order, "block", world.lb.block, world.elbv2.weights)
     outcome = world.service().settle(plan)
     assert outcome["status"] == "Failed" and outcome["blue_green"]["registered_blue"] == ["blue-1", "blue-2"]
     # Blue came back while green still carried the traffic; green left only once the listener sent everything to blue.
