@@ -159,9 +159,11 @@ options:
         When a controller dies, the next deployment to the group marks this one Failed (V(TIMEOUT)) once the lease ran out.
     type: int
   creator:
-    description: Who started the deployment, V(user) or V(rollback).
+    description:
+      - Who started the deployment, V(user), V(rollback), or V(autoscaling) (the scale-out of new Auto Scaling instances by the
+        playbook C(rollout.codedeploy.scale_out), as CodeDeploy names it).
     type: str
-    choices: [user, rollback]
+    choices: [user, rollback, autoscaling]
     default: user
   deployment_root:
     description:

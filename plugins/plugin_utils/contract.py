@@ -16,7 +16,8 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils import deployme
 
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST")
-CREATORS = ("user", "rollback")
+#: "autoscaling": a scale-out deployment of the group's last good revision to new instances (playbooks/scale_out.yml).
+CREATORS = ("user", "rollback", "autoscaling")
 DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}$")
 LEASE_RANGE = (1, 86400)
 TIMEOUT_RANGE = (1, 3600)

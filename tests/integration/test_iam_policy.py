@@ -31,6 +31,7 @@ import yaml
 from ansible_collections.rollout.codedeploy.plugins.module_utils import aws as aws_access
 from ansible_collections.rollout.codedeploy.plugins.module_utils import bundle as bundles
 from ansible_collections.rollout.codedeploy.plugins.module_utils import green_fleet
+from ansible_collections.rollout.codedeploy.plugins.module_utils import lifecycle_hooks
 from ansible_collections.rollout.codedeploy.plugins.module_utils import shift
 from ansible_collections.rollout.codedeploy.plugins.module_utils import traffic as tr
 from ansible_collections.rollout.codedeploy.plugins.module_utils.alarms import check_alarms
@@ -39,6 +40,7 @@ from ansible_collections.rollout.codedeploy.plugins.module_utils.notify import N
 from ansible_collections.rollout.codedeploy.plugins.plugin_utils import reroute, service
 from world import paths
 from world.aws import Resources
+from world.moto_launch import DRAIN_DIR_ENV
 
 pytestmark = [pytest.mark.aws]
 
@@ -46,7 +48,7 @@ IAM_DIR = os.path.join(paths.REPO, "docs", "iam")
 SECURITY_DOC = os.path.join(paths.REPO, "docs", "security.md")
 #: The per-feature files, in the order controller-policy.json concatenates their statements.
 FEATURES = ("revision-fetch", "revision-upload", "inventory", "target-groups", "classic-elb", "alarms", "triggers", "ledger-dynamodb",
-            "blue-green", "blue-green-copy", "traffic-shift")
+            "blue-green", "blue-green-copy", "traffic-shift", "scale-out")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account
 BUCKET = "rollout-iam-revisions"
@@ -137,9 +139,13 @@ class EnforcingMoto:
     def __init__(self, state_dir):
         self.endpoint = "http://127.0.0.1:%d" % free_port()
         self.log = open(os.path.join(state_dir, "moto.log"), "ab")  # pylint: disable=consider-using-with
+        # The world's moto launcher: moto plus the Auto Scaling lifecycle calls it lacks (world/moto_launch.py).
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(paths.REPO, "tests")] + (
+            [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+        env[DRAIN_DIR_ENV] = os.path.join(state_dir, "drain")
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1", "-p", self.endpoint.rsplit(":", 1)[1]],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            [sys.executable, "-m", "world.moto_launch", "-H", "127.0.0.1", "-p", self.endpoint.rsplit(":", 1)[1]],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env, cwd=paths.REPO)
         self._users = 0
         self.admin = None
 
@@ -426,10 +432,23 @@ def run_traffic_shift(scene, settings):
     assert shift._tg_name(blue) == "shift-blue"  # pylint: disable=protected-access
 
 
+def run_scale_out(scene, settings):
+    """The launch hook put and deleted (what the lifecycle_hook module does), a lifecycle heartbeat and a completion (scale_out)."""
+    autoscaling = aws_access.AwsAccess(settings).client("autoscaling")
+    scene["hooks"] = scene.get("hooks", 0) + 1  # a new group each run: a run refused before its delete leaves its hook behind
+    group = "web_iam%d" % scene["hooks"]
+    name = lifecycle_hooks.hook_name(group)
+    assert lifecycle_hooks.ensure_hooks(autoscaling, ["web-asg"], lifecycle_hooks.desired_hook(group), name)["changed"]
+    instance = scene["asg_instances"][0]
+    autoscaling.record_lifecycle_action_heartbeat(AutoScalingGroupName="web-asg", LifecycleHookName=name, InstanceId=instance)
+    lifecycle_hooks.complete_action(autoscaling, "web-asg", name, instance, "CONTINUE")
+    assert lifecycle_hooks.ensure_hooks(autoscaling, ["web-asg"], None, name)["changed"]
+
+
 SCENARIOS = {"revision-fetch": run_revision_fetch, "revision-upload": run_revision_upload, "inventory": run_inventory,
              "target-groups": run_target_groups, "classic-elb": run_classic_elb, "alarms": run_alarms, "triggers": run_triggers,
              "ledger-dynamodb": run_ledger_dynamodb, "blue-green": run_blue_green,
-             "blue-green-copy": run_blue_green_copy, "traffic-shift": run_traffic_shift}
+             "blue-green-copy": run_blue_green_copy, "traffic-shift": run_traffic_shift, "scale-out": run_scale_out}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -571,7 +590,11 @@ def call_permissions(service_name, operation, params):
         return [("ec2:TerminateInstances", (arn % "ec2") + "instance/" + instance) for instance in params["InstanceIds"]]
     if service_name == "autoscaling" and operation in ("CreateAutoScalingGroup", "DeleteAutoScalingGroup"):
         return [("autoscaling:" + operation, (arn % "autoscaling") + "autoScalingGroup:*:autoScalingGroupName/" + params["AutoScalingGroupName"])]
-    if (service_name, operation) in (("autoscaling", "DescribeAutoScalingGroups"), ("ec2", "DescribeInstances")):
+    if service_name == "autoscaling" and operation in ("PutLifecycleHook", "DeleteLifecycleHook", "CompleteLifecycleAction",
+                                                       "RecordLifecycleActionHeartbeat"):
+        return [("autoscaling:" + operation, (arn % "autoscaling") + "autoScalingGroup:*:autoScalingGroupName/" + params["AutoScalingGroupName"])]
+    if (service_name, operation) in (("autoscaling", "DescribeAutoScalingGroups"), ("autoscaling", "DescribeLifecycleHooks"),
+                                     ("ec2", "DescribeInstances")):
         return [("%s:%s" % (service_name, operation), "*")]
     if service_name == "sts" and operation == "GetCallerIdentity":
         return []  # AWS never requires a permission for it

@@ -4,6 +4,7 @@ The server listens on the bridge address so that fleet hosts reach it too (presi
 the controller reaches it at the same address. Every AWS call goes through boto3 with
 ``endpoint_url`` (or ``AWS_ENDPOINT_URL`` in the environment of ansible-playbook).
 """
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ from botocore.config import Config
 
 from world import paths
 from world.fleet import BRIDGE_ADDRESS, WORLDS, FleetError, ensure_bridge
-from world.moto_launch import DRAIN_DIR_ENV
+from world.moto_launch import COMPLETIONS, DRAIN_DIR_ENV, lifecycle_token
 
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -102,6 +103,21 @@ class Moto:
         released = os.path.join(self.drain_dir, "released")
         shutil.rmtree(released, ignore_errors=True)
         os.makedirs(released, exist_ok=True)
+        shutil.rmtree(os.path.dirname(os.path.join(self.drain_dir, COMPLETIONS)), ignore_errors=True)
+
+    # ----------------------------------------------------------------- lifecycle hooks (world.moto_launch)
+    @staticmethod
+    def lifecycle_token(instance_id):
+        """The LifecycleActionToken of an instance's launch lifecycle message, as the patched server knows it."""
+        return lifecycle_token(instance_id)
+
+    def lifecycle_completions(self):
+        """Every CompleteLifecycleAction the server got since the last reset: [{hook, auto_scaling_group, instance_id, result, token}]."""
+        try:
+            with open(os.path.join(self.drain_dir, COMPLETIONS), encoding="utf-8") as handle:
+                return [json.loads(line) for line in handle if line.strip()]
+        except FileNotFoundError:
+            return []
 
     # ----------------------------------------------------------------- draining emulation (world.moto_launch)
     def watch(self, target_group_name):

@@ -18,9 +18,18 @@ Registering a draining target again cancels the drain. DescribeTargetHealth with
 list includes draining targets, as AWS does. The draining set lives on moto's target group
 objects, so ``/moto-api/reset`` forgets it with them.
 
+Auto Scaling lifecycle hooks (``install_lifecycle``): plain moto stores a hook's name, transition, heartbeat and
+default result but answers a fixed NotificationTargetARN and RoleARN, drops NotificationMetadata, and fails
+CompleteLifecycleAction and RecordLifecycleActionHeartbeat with HTTP 500. The launcher keeps the three fields as
+given and implements both calls the way AWS answers them for an instance of the group: ABANDON terminates the
+instance (as AWS does for an instance that waits on a launch hook), CONTINUE leaves it running. Every completion is
+appended as a JSON line to ``<dir>/lifecycle/completions.jsonl`` so tests can see which result was sent. moto still
+launches instances InService at once (no Pending:Wait).
+
 The patch checks the moto internals it relies on before the server starts and exits with a
 message naming what changed, rather than serving a silently unpatched moto.
 """
+import json
 import inspect
 import os
 import sys
@@ -130,6 +139,86 @@ def install(drain_dir):
     models.ELBv2Backend.describe_target_health = describe_target_health
 
 
+COMPLETIONS = os.path.join("lifecycle", "completions.jsonl")
+
+
+def install_lifecycle(state_dir):
+    """Patch moto's Auto Scaling responses in this process (see the module docstring)."""
+    from moto.autoscaling import exceptions, models, responses  # pylint: disable=import-outside-toplevel
+
+    response_class = responses.AutoScalingResponse
+    for name in ("put_lifecycle_hook", "_get_param", "autoscaling_backend"):
+        if not hasattr(response_class, name):
+            raise PatchError("moto's AutoScalingResponse has no %s" % name)
+    for name in ("describe_lifecycle_hooks", "terminate_instance", "lifecycle_hooks", "autoscaling_groups"):
+        if not hasattr(models.AutoScalingBackend, name) and name not in inspect.getsource(models.AutoScalingBackend.__init__):
+            raise PatchError("moto's AutoScalingBackend has no %s" % name)
+    original_put = response_class.put_lifecycle_hook
+    log_path = os.path.join(state_dir, COMPLETIONS)
+
+    def put_lifecycle_hook(self):
+        answer = original_put(self)
+        backend = self.autoscaling_backend
+        hook = backend.lifecycle_hooks["%s_%s" % (self._get_param("AutoScalingGroupName"), self._get_param("LifecycleHookName"))]
+        hook.notification_target_arn = self._get_param("NotificationTargetARN")
+        hook.role_arn = self._get_param("RoleARN")
+        hook.notification_metadata = self._get_param("NotificationMetadata")
+        return answer
+
+    def _waiting(self):
+        """(hook, instance id) named by the call, or a ValidationError answer as AWS gives it."""
+        backend = self.autoscaling_backend
+        group_name = self._get_param("AutoScalingGroupName")
+        hook_name = self._get_param("LifecycleHookName")
+        hook = backend.lifecycle_hooks.get("%s_%s" % (group_name, hook_name))
+        group = backend.autoscaling_groups.get(group_name)
+        instance_id = self._get_param("InstanceId")
+        members = [state.instance.id for state in group.instance_states] if group is not None else []
+        if hook is None or group is None:
+            return None, "No Lifecycle Hook found: %s on %s" % (hook_name, group_name)
+        if instance_id is None:  # by token: the harness's tokens are derived from the instance id (lifecycle_token)
+            token = self._get_param("LifecycleActionToken") or ""
+            instance_id = next((member for member in members if lifecycle_token(member) == token), None)
+        if instance_id not in members:
+            return None, "No active Lifecycle Action found with instance ID %s" % instance_id
+        return (hook, instance_id), None
+
+    def complete_lifecycle_action(self):
+        found, error = _waiting(self)
+        if error:
+            raise exceptions.ValidationError(error)
+        hook, instance_id = found
+        result = self._get_param("LifecycleActionResult")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"hook": hook.name, "auto_scaling_group": hook.auto_scaling_group_name, "instance_id": instance_id,
+                                     "result": result, "token": self._get_param("LifecycleActionToken")}) + "\n")
+        if result == "ABANDON":
+            self.autoscaling_backend.terminate_instance(instance_id, should_decrement=False)
+        return 200, {}, _empty_answer("CompleteLifecycleAction")
+
+    def record_lifecycle_action_heartbeat(self):
+        _found, error = _waiting(self)
+        if error:
+            raise exceptions.ValidationError(error)
+        return 200, {}, _empty_answer("RecordLifecycleActionHeartbeat")
+
+    response_class.put_lifecycle_hook = put_lifecycle_hook
+    response_class.complete_lifecycle_action = complete_lifecycle_action
+    response_class.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+def lifecycle_token(instance_id):
+    """A stable 36-character token for an instance (what AWS puts in the lifecycle message), known to the patched server."""
+    import uuid  # pylint: disable=import-outside-toplevel
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "rollout-lifecycle:%s" % instance_id))
+
+
+def _empty_answer(action):
+    return ('<{0}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><{0}Result/><ResponseMetadata><RequestId>0'
+            '</RequestId></ResponseMetadata></{0}Response>').format(action)
+
+
 def main():
     drain_dir = os.environ.get(DRAIN_DIR_ENV)
     if not drain_dir:
@@ -137,6 +226,7 @@ def main():
         return 2
     try:
         install(drain_dir)
+        install_lifecycle(drain_dir)
     except (PatchError, ImportError, AttributeError, TypeError, OSError) as exc:
         sys.stderr.write("moto_launch: cannot emulate ALB draining on this moto (%s); the test world needs the "
                          "moto version pinned in requirements-dev.txt\n" % exc)
