@@ -73,7 +73,8 @@ class ActionModule(ActionBase):
             hosts, settings = group_hosts(name, groups, hostvars, plugin_groups)
             if (settings.get("deployment_style") or {}).get("type") == "BLUE_GREEN":
                 raise scale.ScaleOutError("deployment group %s is BLUE_GREEN: its new fleet is deployed by a blue/green deployment, "
-                                          "not by a scale-out. Leave the launch hook off its Auto Scaling groups" % name, "BLUE_GREEN")
+                                          "not by a scale-out. Leave the launch hook off its Auto Scaling groups" % name,
+                                          "INVALID_DEPLOYMENT_STYLE")
             instances = scale.targets(ids, name, hosts)
             base["instances"] = instances
             lifecycle.setdefault("auto_scaling_group", None)
