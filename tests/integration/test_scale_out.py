@@ -6,6 +6,7 @@ launch hook's message would carry (instance, hook, token); the world's moto laun
 CompleteLifecycleAction and records each result, and ABANDON terminates the instance as AWS does."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -206,3 +207,58 @@ def test_lifecycle_hook_module_installs_updates_and_removes_the_group_hook(world
     refused = world.ansible_playbook(_hook_play(tmp_path, "bad.json", [dict(present, **{"rollout.codedeploy.lifecycle_hook": {
         "deployment_group": "web_production", "autoscaling_groups": ["no-such-asg"]}})]), inv, check=False)
     assert refused.returncode != 0 and "no-such-asg do not exist" in refused.stdout
+
+
+# ------------------------------------------------------------------------------ the EDA rulebook, end to end
+EDA_VENV = os.path.join(paths.REPO, ".cache", "eda-venv")
+STANDIN = os.path.join(paths.REPO, "tests", "world", "eda_standin")
+
+
+def _rulebook_env(world):
+    """ansible-rulebook from tools/setup's venv (.cache/eda-venv) and Java 17; the stand-in for ansible.eda's SQS source (Galaxy,
+    where ansible.eda comes from, is out of reach here; it reads the same queue with the same arguments and event shape)."""
+    binary = os.path.join(EDA_VENV, "bin", "ansible-rulebook")
+    java = shutil.which("java")
+    assert os.access(binary, os.X_OK) and java, "ansible-rulebook or java is missing: run tools/setup"
+    return binary, world.env({"ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([paths.collections_path(), STANDIN]),
+                              "JAVA_HOME": os.path.dirname(os.path.dirname(os.path.realpath(java)))})
+
+
+def test_the_rulebook_deploys_a_launched_instance_from_its_sqs_message(world, aws, fleet_hosts, tmp_path):
+    binary, env = _rulebook_env(world)
+    inv, ledger_path, arn = _setup(world, aws, tmp_path)
+    sqs = world.moto.client("sqs")
+    queue_url = sqs.create_queue(QueueName="web-launches")["QueueUrl"]
+    instance, host = _launch(world, aws)
+    # What Auto Scaling sends to the hook's SQS target: first its test notification (no rule matches it), then the launch.
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": ASG,
+                                                                 "Service": "AWS Auto Scaling"}))
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({
+        "Origin": "EC2", "Destination": "AutoScalingGroup", "LifecycleHookName": HOOK, "Service": "AWS Auto Scaling",
+        "LifecycleTransition": lifecycle_hooks.LAUNCHING, "AutoScalingGroupName": ASG, "EC2InstanceId": instance,
+        "LifecycleActionToken": world.moto.lifecycle_token(instance),
+        "NotificationMetadata": lifecycle_hooks.desired_hook("web_production")["NotificationMetadata"]}))
+    variables = tmp_path / "vars.yml"
+    variables.write_text("sqs_queue_name: web-launches\naws_region: us-east-1\ncodedeploy_ledger: %s\n" % ledger_path)
+    rulebook = os.path.join(paths.REPO, "extensions", "eda", "rulebooks", "scale_out.yml")
+    log_path = tmp_path / "rulebook.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([binary, "--rulebook", rulebook, "-i", inv, "--vars", str(variables)],  # pylint: disable=consider-using-with
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp_path))
+        try:
+            deadline = time.monotonic() + 240
+            while not world.moto.lifecycle_completions() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(3)  # a second (wrong) playbook run, if any, would complete the action again meanwhile
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    output = log_path.read_text()
+    completions = world.moto.lifecycle_completions()
+    assert [(c["instance_id"], c["result"], c["hook"]) for c in completions] == [(instance, "CONTINUE", HOOK)], output[-4000:]
+    assert serving(world, host) == "sample-app 1.0.0"
+    assert instance in registered(aws, arn)
+    deployments = ledgers.open_ledger(ledger_path).list_deployments(limit=0)
+    scaled = [d for d in deployments if d["creator"] == "autoscaling"]
+    assert [d["status"] for d in scaled] == ["Succeeded"], [(d["deployment_id"], d["creator"], d["status"]) for d in deployments]
+    assert [i["instance_id"] for i in ledgers.open_ledger(ledger_path).get_deployment(scaled[0]["deployment_id"])["instances"]] == [instance]

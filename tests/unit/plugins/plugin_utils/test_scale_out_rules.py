@@ -1,7 +1,7 @@
 """Scale-out rules (plugin_utils/scale_out.py, module_utils/lifecycle_hooks.py) and the EDA rulebook's structure, without AWS.
 
 The planner runs against a real SQLite ledger; the rulebook's conditions are evaluated on real Auto Scaling message samples and its
-extra vars rendered with Jinja2 onto the playbook's inputs (ansible-rulebook itself is not a test requirement)."""
+extra vars rendered with Jinja2 onto the playbook's inputs (ansible-rulebook runs the rulebook in tests/integration/test_scale_out.py)."""
 import json
 import os
 import re
