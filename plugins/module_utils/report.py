@@ -24,6 +24,7 @@ import os
 import tempfile
 
 from ansible_collections.rollout.codedeploy.plugins.module_utils import ledger as ledgers
+from ansible_collections.rollout.codedeploy.plugins.module_utils.constants import TRAFFIC_EVENTS
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -31,8 +32,6 @@ FORMAT = "rollout.codedeploy.report"
 #: The version of report_data's shape; a change that removes or renames a key increments it.
 VERSION = 1
 FORMATS = ("html", "json")
-#: The lifecycle events that move traffic (run by the controller, CodeDeploy's names).
-TRAFFIC_EVENTS = ("BlockTraffic", "AllowTraffic")
 #: Bar colours by event status (also the legend), chosen to stay apart for colour-blind readers.
 STATUS_COLOURS = (
     ("Succeeded", "#2e8540"),

@@ -888,6 +888,9 @@ class Ledger:
     def _request_continue(self, deployment_id, fields):
         raise NotImplementedError
 
+    def _update_swap(self, deployment_id, fields, append):
+        raise NotImplementedError
+
     def _link(self, triggering_id, rollback_id, message):
         raise NotImplementedError
 
