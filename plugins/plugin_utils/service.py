@@ -419,10 +419,9 @@ class DeploymentService(object):
         self.ledger.update_status(plan.deployment_id, "Ready")
         self.notify(plan, self.ledger.get_deployment(plan.deployment_id), "DeploymentReady")
         seconds = int(plan.ready_wait)
-        deadline = self._clock() + seconds
-        poll = max(1, min(READY_POLL, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
-        while True:
-            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+
+        def answer(current, waited):
+            del waited
             if current["status"] in TERMINAL_STATUSES:
                 return {"proceed": False, "status": current["status"], "changed": False}
             if current.get("continue_request"):
@@ -433,9 +432,23 @@ class DeploymentService(object):
             if current.get("stop_request"):
                 by = " of %s" % current["stop_request"]["requested_by"] if current["stop_request"].get("requested_by") else ""
                 return self._stop(plan, "MANUAL_STOP", "stopped on request%s while the green fleet waited in status Ready" % by)
-            left = deadline - self._clock()
+            return None
+
+        return self._poll(plan, seconds, answer) or self._stop(plan, READY_TIMEOUT_CODE, ready_timeout_message(seconds))
+
+    def _poll(self, plan, seconds, answer):
+        """Wait up to ``seconds`` for a request from another process: every READY_POLL seconds (at most a third of the lease)
+        ``answer(deployment summary, seconds waited)`` is asked, and the lease renewed; its first non-None answer is returned,
+        None when the time ran out."""
+        started = self._clock()
+        poll = max(1, min(READY_POLL, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
+        while True:
+            found = answer(self.ledger.get_deployment(plan.deployment_id, include_instances=False), self._clock() - started)
+            if found is not None:
+                return found
+            left = started + seconds - self._clock()
             if left <= 0:
-                return self._stop(plan, READY_TIMEOUT_CODE, ready_timeout_message(seconds))
+                return None
             self._sleep(min(poll, left))
             self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
 
@@ -653,27 +666,19 @@ class DeploymentService(object):
         on a stop request. The swap record says ``termination_wait`` meanwhile, which is what lets ``continue`` find it."""
         if seconds <= 0:
             return {}
-        started = self._clock()
-        deadline = started + int(seconds)
         self.ledger.update_swap(plan.deployment_id, {"state": TERMINATION_WAIT, "termination_wait_seconds": int(seconds),
                                                      "termination_wait_started": utc_now()})
-        poll = max(1, min(READY_POLL, int(plan.lease_seconds or DEFAULT_LEASE_SECONDS) // 3))
-        ended = {}
-        while True:
-            current = self.ledger.get_deployment(plan.deployment_id, include_instances=False)
+
+        def answer(current, waited):
             asked = (current.get("swap") or {}).get("termination_continue")
             if asked:
-                ended = {"continued": asked.get("requested_by") or "a continue request", "waited": self._clock() - started}
-                break
+                return {"continued": asked.get("requested_by") or "a continue request", "waited": waited}
             if current.get("stop_request"):
                 by = current["stop_request"].get("requested_by")
-                ended = {"stopped": "stop requested%s" % (" by %s" % by if by else "")}
-                break
-            left = deadline - self._clock()
-            if left <= 0:
-                break
-            self._sleep(min(poll, left))
-            self.ledger.renew_lease(plan.deployment_id, lease_seconds=plan.lease_seconds)
+                return {"stopped": "stop requested%s" % (" by %s" % by if by else "")}
+            return None
+
+        ended = self._poll(plan, int(seconds), answer) or {}
         self.ledger.update_swap(plan.deployment_id, {"state": "rerouted"})
         return ended
 
