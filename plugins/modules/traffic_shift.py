@@ -118,37 +118,11 @@ options:
     description: With O(haproxy_backend), the green fleet's inventory hosts or server names.
     type: list
     elements: str
-  region:
-    description: The AWS region; defaults to E(AWS_REGION).
-    type: str
-  endpoint_url:
-    description: An alternative AWS endpoint (for example a test server); defaults to E(AWS_ENDPOINT_URL).
-    type: str
-  profile:
-    description: The AWS profile; otherwise boto3's usual sources (E(AWS_PROFILE), keys in the environment, instance roles).
-    type: str
-  access_key:
-    description: An AWS access key; prefer the environment or a profile.
-    type: str
-  secret_key:
-    description: The AWS secret key that goes with O(access_key); never logged.
-    type: str
-  session_token:
-    description: An AWS session token for temporary credentials; never logged.
-    type: str
-  validate_certs:
-    description: Check the AWS endpoint's TLS certificate.
-    type: bool
-  connect_timeout:
-    description: Seconds to wait for a connection to an AWS endpoint (default 10).
-    type: int
-  read_timeout:
-    description: Seconds to wait for an AWS answer (default 60).
-    type: int
 seealso:
   - module: rollout.codedeploy.deployment
 extends_documentation_fragment:
   - rollout.codedeploy.attributes
+  - rollout.codedeploy.aws
   - rollout.codedeploy.attributes.action
 """
 

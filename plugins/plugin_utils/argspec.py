@@ -5,6 +5,8 @@ documentation is the spec and the two cannot drift apart. Controller-only."""
 
 from __future__ import annotations
 
+import importlib
+
 import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -14,9 +16,26 @@ _KEYS = ("type", "choices", "default", "elements", "required")
 SECRET_WORDS = ("secret", "token", "password")
 
 
+#: The prefix of this collection's doc fragments in extends_documentation_fragment.
+OWN_FRAGMENTS = "rollout.codedeploy."
+
+
+def documented_options(documentation):
+    """A module's options as ansible-doc shows them: those of its own doc fragments (rollout.codedeploy.*), then its own."""
+    doc = yaml.safe_load(documentation) or {}
+    options = {}
+    for name in doc.get("extends_documentation_fragment") or ():
+        if name.startswith(OWN_FRAGMENTS):
+            module, _dot, variable = name[len(OWN_FRAGMENTS):].partition(".")
+            fragment = importlib.import_module("ansible_collections.rollout.codedeploy.plugins.doc_fragments.%s" % module).ModuleDocFragment
+            options.update((yaml.safe_load(getattr(fragment, (variable or "documentation").upper())) or {}).get("options") or {})
+    options.update(doc.get("options") or {})
+    return options
+
+
 def spec_from_documentation(documentation):
     """An argument spec (as AnsibleModule takes it) from a module's DOCUMENTATION string."""
-    options = (yaml.safe_load(documentation) or {}).get("options") or {}
+    options = documented_options(documentation)
     spec = {name: _option(option) for name, option in options.items()}
     for name, option in spec.items():
         if any(word in name for word in SECRET_WORDS):
